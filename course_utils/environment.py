@@ -1,0 +1,159 @@
+"""Lab set-up: quiet logs, version check, seeds, and which data set is active. Introduced in lab 1.
+
+Also installs the course's Jupyter kernel (``python -m course_utils.environment install-kernel``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+KERNEL_NAME = "dlcourse"
+KERNEL_DISPLAY_NAME = "DL lab course (TF 2.21)"
+DEFAULT_SEED = 42
+
+# Set before TensorFlow is first imported: silence C++ logs (stderr output fails nbgrader test cells) and
+# keep float results reproducible run to run. The course kernel sets the same variables.
+QUIET_ENV = {
+    "TF_CPP_MIN_LOG_LEVEL": "3",
+    "TF_ENABLE_ONEDNN_OPTS": "0",
+    "KERAS_BACKEND": "tensorflow",
+    "PYTHONHASHSEED": "0",
+}
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class VersionMismatch(RuntimeError):
+    """The running environment is not the course's pinned one."""
+
+
+def quiet_tensorflow() -> None:
+    """Silence TensorFlow, absl and Python warnings that would land on stderr."""
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+    import logging
+
+    import tensorflow as tf
+
+    tf.get_logger().setLevel(logging.ERROR)
+    try:
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.ERROR)
+    except ImportError:  # absl comes with TensorFlow; tolerate its absence
+        pass
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=".*Your `PyDataset` class should call.*")
+
+
+def pinned_versions(requirements: Path = REPO_ROOT / "requirements.txt") -> dict[str, str]:
+    """Exact pins from requirements.txt (empty when the file is not there, e.g. an installed wheel)."""
+    if not requirements.exists():
+        return {}
+    pins = {}
+    for line in requirements.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if "==" in line:
+            name, version = line.split("==", 1)
+            pins[name.strip().lower()] = version.strip()
+    return pins
+
+
+def check_versions(strict: bool = False) -> dict[str, str]:
+    """Compare the key packages with the pins; warn (or raise when ``strict``) on a mismatch."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    pins = pinned_versions()
+    found = {}
+    problems = []
+    for package in ("tensorflow-cpu", "keras", "numpy"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "missing"
+        wanted = pins.get(package)
+        if wanted and found[package] != wanted:
+            problems.append(f"{package} {found[package]} (course pins {wanted})")
+    if sys.version_info[:2] != (3, 11):
+        problems.append(f"Python {sys.version_info.major}.{sys.version_info.minor} (course uses 3.11)")
+    if problems:
+        message = "Not the course environment: " + "; ".join(problems) + ". Run `make install` and pick the kernel "
+        message += f"'{KERNEL_DISPLAY_NAME}'."
+        if strict:
+            raise VersionMismatch(message)
+        print(f"[WARN] {message}")
+    return found
+
+
+@dataclass(frozen=True)
+class LabEnvironment:
+    """What a lab needs to know about where it runs."""
+
+    lab: str
+    seed: int
+    dataset: str
+    data_dir: Path
+    n_train: int
+    n_test: int
+    points_per_object: int
+
+
+def setup_lab(lab: str, seed: int = DEFAULT_SEED, need_data: bool = True) -> LabEnvironment:
+    """Prepare a lab notebook: quiet logs, versions, seeds (once), data set; print a summary."""
+    quiet_tensorflow()
+    import keras
+    import tensorflow as tf
+
+    from course_utils import data
+
+    versions = check_versions()
+    keras.utils.set_random_seed(seed)  # seeds Python, NumPy and TensorFlow in one call
+    tf.config.experimental.enable_op_determinism()
+
+    dataset = data.active_dataset()
+    summary = [
+        f"Lab {lab}: TensorFlow {tf.__version__}, Keras {keras.__version__}, NumPy {versions['numpy']}; seed {seed}",
+    ]
+    n_train = n_test = points = 0
+    directory = data.dataset_dir(dataset)
+    if need_data:
+        manifest = data.read_manifest(dataset)
+        counts = manifest["counts"]
+        n_train, n_test = counts.get("train", 0), counts.get("test", 0)
+        points = manifest["points_per_object"]
+        summary.append(
+            f"Data set: {dataset} ({n_train} train / {n_test} test objects, {points} points each) in {directory}"
+        )
+    print("\n".join(summary))
+    return LabEnvironment(lab, seed, dataset, directory, n_train, n_test, points)
+
+
+def install_kernel(prefix: str = sys.prefix) -> Path:
+    """Register the course kernel in ``prefix`` (the venv), with the quiet environment variables."""
+    directory = Path(prefix) / "share" / "jupyter" / "kernels" / KERNEL_NAME
+    directory.mkdir(parents=True, exist_ok=True)
+    spec = {
+        "argv": [sys.executable, "-Xfrozen_modules=off", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": KERNEL_DISPLAY_NAME,
+        "language": "python",
+        "env": dict(QUIET_ENV),
+        "metadata": {"debugger": True},
+    }
+    target = directory / "kernel.json"
+    temporary = target.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(spec, indent=1) + "\n")
+    temporary.replace(target)
+    return target
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["install-kernel"]:
+        print(f"Installed kernel '{KERNEL_DISPLAY_NAME}' at {install_kernel()}")
+    else:
+        sys.exit("usage: python -m course_utils.environment install-kernel")
