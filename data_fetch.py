@@ -325,7 +325,9 @@ def import_npz(path: Path, split: str | None, points: int | None, name: str, roo
     if split not in data.SPLITS:
         raise DataFetchError(f"{path}: cannot tell the split from the file name; pass --split train or --split test")
     n_points = min(points or clouds.shape[1], clouds.shape[1])
-    objects = ((split, str(classes[label]), str(file_id), cloud) for cloud, label, file_id in zip(clouds, labels, names))
+    objects = (
+        (split, str(classes[label]), str(file_id), cloud) for cloud, label, file_id in zip(clouds, labels, names)
+    )
     objects = tqdm(objects, total=len(clouds), desc=f"importing {path.name}", unit="object")
     keep = [s for s in data.SPLITS if s != split]
     source = {"kind": "npz", "file": path.name, "split": split}
@@ -490,14 +492,18 @@ def main(argv: list[str] | None = None) -> int:
     root = data.data_root()
     try:
         if args.command == "synthetic":
-            report = build_synthetic(args.train_per_class, args.test_per_class, args.points, args.seed, root, args.force)
+            report = build_synthetic(
+                args.train_per_class, args.test_per_class, args.points, args.seed, root, args.force
+            )
             if report is None:
                 print(f"synthetic: up to date in {root / 'synthetic'} (use --force to rebuild)")
             else:
                 _print_report(report, root / "synthetic")
         elif args.command == "modelnet10":
             urls = args.url or list(os.environ.get("MODELNET10_URL", "").split()) or MODELNET10_URLS
-            report = fetch_modelnet10(urls, args.points, args.sha256, MODELNET10_SIZE, args.download_dir, root, args.seed)
+            report = fetch_modelnet10(
+                urls, args.points, args.sha256, MODELNET10_SIZE, args.download_dir, root, args.seed
+            )
             _print_report(report, root / "modelnet10")
         elif args.command == "import":
             report = import_path(args.path, args.split, args.points, args.dataset, root, args.seed)

@@ -1,11 +1,7 @@
-"""Lab set-up: quiet logs, version check, seeds, and which data set is active. Introduced in lab 1.
-
-Also installs the course's Jupyter kernel (``python -m course_utils.environment install-kernel``).
-"""
+"""Lab set-up: quiet logs, version check, seeds, and which data set is active. Introduced in lab 1."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import warnings
@@ -132,28 +128,3 @@ def setup_lab(lab: str, seed: int = DEFAULT_SEED, need_data: bool = True) -> Lab
         )
     print("\n".join(summary))
     return LabEnvironment(lab, seed, dataset, directory, n_train, n_test, points)
-
-
-def install_kernel(prefix: str = sys.prefix) -> Path:
-    """Register the course kernel in ``prefix`` (the venv), with the quiet environment variables."""
-    directory = Path(prefix) / "share" / "jupyter" / "kernels" / KERNEL_NAME
-    directory.mkdir(parents=True, exist_ok=True)
-    spec = {
-        "argv": [sys.executable, "-Xfrozen_modules=off", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": KERNEL_DISPLAY_NAME,
-        "language": "python",
-        "env": dict(QUIET_ENV),
-        "metadata": {"debugger": True},
-    }
-    target = directory / "kernel.json"
-    temporary = target.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(spec, indent=1) + "\n")
-    temporary.replace(target)
-    return target
-
-
-if __name__ == "__main__":
-    if sys.argv[1:] == ["install-kernel"]:
-        print(f"Installed kernel '{KERNEL_DISPLAY_NAME}' at {install_kernel()}")
-    else:
-        sys.exit("usage: python -m course_utils.environment install-kernel")

@@ -57,9 +57,15 @@ def desk(rng) -> list[Part]:
     parts = [_box((width, depth, top), (0, 0, height - top / 2))]
     pedestal_width = rng.uniform(0.3, 0.45) * width
     side = rng.choice((-1, 1))
-    parts.append(_box((pedestal_width, depth * 0.95, legs_height), (side * (width - pedestal_width) / 2, 0, legs_height / 2)))
+    parts.append(
+        _box((pedestal_width, depth * 0.95, legs_height), (side * (width - pedestal_width) / 2, 0, legs_height / 2))
+    )
     if rng.random() < 0.5:  # second pedestal, otherwise a panel
-        parts.append(_box((pedestal_width, depth * 0.95, legs_height), (-side * (width - pedestal_width) / 2, 0, legs_height / 2)))
+        parts.append(
+            _box(
+                (pedestal_width, depth * 0.95, legs_height), (-side * (width - pedestal_width) / 2, 0, legs_height / 2)
+            )
+        )
     else:
         parts.append(_box((0.04, depth * 0.9, legs_height), (-side * (width / 2 - 0.02), 0, legs_height / 2)))
     if rng.random() < 0.5:  # modesty panel at the back
@@ -160,7 +166,9 @@ def toilet(rng) -> list[Part]:
     parts = [_cylinder(bowl_radius, bowl_height, (0, 0, bowl_height / 2), sections=16)]
     parts.append(_cylinder(bowl_radius * 1.05, 0.03, (0, 0, bowl_height + 0.015), sections=16))  # seat
     tank_height = rng.uniform(0.3, 0.45)
-    parts.append(_box((bowl_radius * 2.2, 0.18, tank_height), (0, bowl_radius + 0.09, bowl_height + tank_height / 2 - 0.05)))
+    parts.append(
+        _box((bowl_radius * 2.2, 0.18, tank_height), (0, bowl_radius + 0.09, bowl_height + tank_height / 2 - 0.05))
+    )
     if rng.random() < 0.5:  # lid up
         parts.append(_box((bowl_radius * 2, 0.03, bowl_radius * 2), (0, bowl_radius + 0.2, bowl_height + bowl_radius)))
     return parts

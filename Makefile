@@ -1,0 +1,65 @@
+# The course's commands. Quickstart: `make demo` (set-up + main job) and `make test` (set-up + all tests).
+# Every target puts .venv/bin first on PATH: nbgrader runs `alembic` from PATH when it creates a gradebook.
+
+SHELL := /bin/bash
+PYTHON_BOOTSTRAP ?= python3.11
+VENV := $(CURDIR)/.venv
+export PATH := $(VENV)/bin:$(PATH)
+export PYTHONHASHSEED := 0
+export TF_CPP_MIN_LOG_LEVEL := 3
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+LABS := $(notdir $(wildcard solutions/lab*))
+PYTEST_WORKERS ?= 2
+
+.PHONY: help install data demo test test-fast test-notebooks test-browser lab release lint format clean
+
+help:
+	@echo "make demo       set up everything and run the course's main job (release, sample grading)"
+	@echo "make test       set up everything, then lint and run all tests (what CI runs)"
+	@echo "make test-fast  lint + unit tests, no notebook execution (< 2 minutes)"
+	@echo "make lab        JupyterLab on the course"
+	@echo "make data       build the offline synthetic data set"
+	@echo "make release    regenerate notebooks/ from solutions/ (nbgrader generate_assignment)"
+
+$(PY):
+	$(PYTHON_BOOTSTRAP) -m venv $(VENV) || python3 -m venv $(VENV)
+
+# Re-install only when the pins or the package metadata change: offline once installed.
+$(STAMP): requirements.txt pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m course_utils.kernel
+	touch $(STAMP)
+
+install: $(STAMP)
+
+data: install
+	$(PY) data_fetch.py synthetic
+
+release: install
+	$(PY) -m autograder release
+
+demo: data
+	$(PY) -m autograder demo
+
+lint: install
+	ruff format --check .
+	ruff check .
+
+format: install
+	ruff format .
+	ruff check --fix .
+
+test: data lint
+	$(PY) -m pytest -n $(PYTEST_WORKERS)
+
+test-fast: data lint
+	$(PY) -m pytest -m "not notebook" -n $(PYTEST_WORKERS)
+
+lab: data
+	jupyter lab --notebook-dir=$(CURDIR) notebooks/
+
+clean:
+	rm -rf .pytest_cache .ruff_cache autograder/gradebook.db autograder/submitted autograder/autograded autograder/feedback
