@@ -1,0 +1,54 @@
+"""requirements.txt (the pip source of truth) and environment.yml must list the same pinned packages."""
+
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def requirement_pins() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            match = re.fullmatch(r"([A-Za-z0-9_.-]+)==([A-Za-z0-9_.+-]+)", line)
+            assert match, f"requirements.txt: '{line}' is not an exact pin (name==version)"
+            pins[match[1].lower()] = match[2]
+    return pins
+
+
+def environment_pins() -> tuple[dict[str, str], list[str]]:
+    text = (ROOT / "environment.yml").read_text()
+    spec = yaml.safe_load(text)
+    pip_section = next(item["pip"] for item in spec["dependencies"] if isinstance(item, dict) and "pip" in item)
+    pins = {}
+    for entry in pip_section:
+        name, version = entry.split("==")
+        pins[name.strip().lower()] = version.strip()
+    pip_lines = [line for line in text.splitlines() if re.match(r"\s+- [A-Za-z0-9_.-]+==", line)]
+    return pins, pip_lines
+
+
+def test_environment_yml_matches_requirements():
+    pins, _ = environment_pins()
+    assert pins == requirement_pins(), "environment.yml and requirements.txt disagree: update both together"
+
+
+def test_environment_yml_comments_every_package():
+    _, lines = environment_pins()
+    uncommented = [line.strip() for line in lines if "#" not in line or not line.split("#", 1)[1].strip()]
+    assert not uncommented, f"say what each package is for: {uncommented}"
+
+
+def test_python_version_pinned():
+    spec = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert "python=3.11" in spec["dependencies"]
+
+
+def test_installed_versions_match_pins():
+    from importlib.metadata import version
+
+    mismatched = {name: (version(name), pin) for name, pin in requirement_pins().items() if version(name) != pin}
+    assert not mismatched, f"installed (version, pin) differ: {mismatched}; run make install"
