@@ -22,6 +22,7 @@ __all__ = [
     "check_param_count",
     "check_type",
     "check_all_unique",
+    "FileReadSpy",
     "fail",
 ]
 
@@ -43,7 +44,7 @@ def fail(message: str, hint: str | None = None) -> None:
     raise CheckFailed(text)
 
 
-def check(condition: Any, message: str, hint: str | None = None, quiet: bool = False) -> None:
+def check(message: str, condition: Any, hint: str | None = None, quiet: bool = False) -> None:
     """Pass when ``condition`` is true; ``message`` says what is being checked."""
     if not bool(condition):
         fail(message, hint)
@@ -122,8 +123,23 @@ def check_equal(name: str, actual: Any, expected: Any, hint: str | None = None, 
     else:
         same = actual == expected
     if not same:
-        fail(f"{name}: expected {expected!r}, got {actual!r}", hint)
-    _report(f"{name} == {expected!r}", quiet)
+        expected_text, actual_text = repr(expected), repr(actual)
+        if len(expected_text) + len(actual_text) > 300:
+            expected_text, actual_text = _first_difference(actual, expected)
+        fail(f"{name}: expected {expected_text}, got {actual_text}", hint)
+    shown = repr(expected)
+    _report(f"{name} == {shown if len(shown) <= 80 else shown[:77] + '...'}", quiet)
+
+
+def _first_difference(actual: Any, expected: Any) -> tuple[str, str]:
+    """Short description of where two long sequences first differ."""
+    try:
+        if len(actual) != len(expected):
+            return f"{len(expected)} items", f"{len(actual)} items"
+        index = next(i for i, (a, e) in enumerate(zip(actual, expected)) if a != e)
+        return f"{expected[index]!r} at position {index}", repr(actual[index])
+    except (TypeError, StopIteration):
+        return repr(expected)[:150] + "...", repr(actual)[:150] + "..."
 
 
 def check_type(name: str, value: Any, expected: type | tuple[type, ...], quiet: bool = False) -> None:
@@ -167,3 +183,35 @@ def check_all_unique(name: str, items: Iterable[Any], quiet: bool = False) -> No
     if duplicates:
         fail(f"{name}: {len(duplicates)} duplicated item(s), e.g. {duplicates[0]!r}")
     _report(f"{name}: no duplicates", quiet)
+
+
+class FileReadSpy:
+    """Context manager that records every path passed to ``numpy.load`` (the loaders' only way to read a cloud).
+
+    Introduced in lab 1 to check that a data loader is lazy::
+
+        with FileReadSpy() as spy:
+            provider[0]
+        spy.paths  # the files batch 0 read, in order
+    """
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        self._original = None
+
+    def __enter__(self) -> FileReadSpy:
+        self._original = np.load
+        original = self._original
+
+        def spying_load(file, *args, **kwargs):
+            self.paths.append(str(file))
+            return original(file, *args, **kwargs)
+
+        np.load = spying_load
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        np.load = self._original
+
+    def reset(self) -> None:
+        self.paths.clear()
