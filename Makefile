@@ -52,11 +52,17 @@ format: install
 	ruff format .
 	ruff check --fix .
 
+# One kernel per notebook and per lab's mutant suite: --dist loadscope keeps a module (or a notebook's cells)
+# on one worker. Solution notebooks run under nbval (--nbval-lax: only `# NBVAL_CHECK_OUTPUT` cells compare
+# outputs); student copies are executed by the tests, not by nbval.
+NBVAL := --nbval-lax --nbval-kernel-name dlcourse --nbval-cell-timeout 300 --nbval-sanitize-with tests/nbval_sanitize.cfg
+PYTEST := $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadscope --ignore=tests/fixtures
+
 test: data lint
-	$(PY) -m pytest -n $(PYTEST_WORKERS)
+	$(PYTEST) tests solutions $(NBVAL)
 
 test-fast: data lint
-	$(PY) -m pytest -m "not notebook" -n $(PYTEST_WORKERS)
+	$(PYTEST) -m "not notebook" tests
 
 lab: data
 	jupyter lab --notebook-dir=$(CURDIR) notebooks/
