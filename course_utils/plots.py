@@ -83,3 +83,37 @@ def plot_confusion(y_true, y_pred, class_names: Sequence[str], ax=None, normaliz
         )
     plt.colorbar(image, ax=ax, fraction=0.046)
     return ax
+
+
+def plot_model_graph(model, figsize=(7, 6)):
+    """Draw a Keras Functional model's layer graph with matplotlib (no graphviz needed). Introduced in lab 2.
+
+    Layers are placed by depth (inputs at the top); an arrow joins each layer to the layers it feeds.
+    """
+    depth: dict[str, int] = {}
+    edges: list[tuple[str, str]] = []
+    for layer in model.layers:
+        parents = []
+        for node in layer._inbound_nodes:
+            parents += [tensor._keras_history.operation.name for tensor in node.input_tensors]
+        edges += [(parent, layer.name) for parent in parents]
+        depth[layer.name] = 1 + max((depth.get(parent, 0) for parent in parents), default=-1)
+    rows: dict[int, list[str]] = {}
+    for name, level in depth.items():
+        rows.setdefault(level, []).append(name)
+    position = {}
+    for level, names in rows.items():
+        for index, name in enumerate(names):
+            position[name] = ((index + 1) / (len(names) + 1), -level)
+    fig, ax = plt.subplots(figsize=figsize)
+    for parent, child in edges:
+        (x0, y0), (x1, y1) = position[parent], position[child]
+        ax.annotate("", xy=(x1, y1 + 0.15), xytext=(x0, y0 - 0.15), arrowprops={"arrowstyle": "->", "color": "gray"})
+    by_name = {layer.name: layer for layer in model.layers}
+    for name, (x, y) in position.items():
+        label = f"{name}\n{type(by_name[name]).__name__}"
+        ax.text(x, y, label, ha="center", va="center", fontsize=8,
+                bbox={"boxstyle": "round", "facecolor": "#e8f0fe", "edgecolor": "#4a6fa5"})  # fmt: skip
+    ax.set_xlim(0, 1), ax.set_ylim(-max(rows) - 0.6, 0.6), ax.axis("off")
+    ax.set_title(model.name)
+    return fig
