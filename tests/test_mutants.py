@@ -1,122 +1,227 @@
 """Tests that can fail: every hidden test must reject the plausible wrong answers in tests/mutants/<lab>.py.
 
-Each lab's solution notebook runs ONCE in one kernel (in the lab's folder, as nbgrader runs it); the reference must
-pass every test cell. Then each mutant swaps in its wrong cell, re-runs the cells it names, checks that every
-`caught_by` test cell fails, and restores the reference.
+Per lab, ONE kernel (in the lab's folder, where nbgrader runs it) executes the solution notebook once; the reference
+must pass every test cell. Then each mutant (test id ``<lab>::<mutant>``) runs its edited cell and the cells named
+in ``rerun``, checks that every ``caught_by`` test cell (full source, hidden tests included) fails with an error,
+and restores the reference by re-running the original cell and the ``rerun`` cells. No notebook is executed twice.
+
+Under pytest-xdist a lab's tests carry ``xdist_group(<lab>)``, so with ``--dist loadgroup`` (conftest.py switches
+``-n`` runs to it) one worker owns each lab's kernel.
 """
 
 from __future__ import annotations
 
-import importlib
-
 import pytest
-from notebook_runner import SOLUTIONS, KernelSession, grade_id, is_test_cell, labs, source_notebook
+from notebook_runner import (
+    CellRun,
+    KernelSession,
+    attach_timings,
+    cell_label,
+    code_cells,
+    grade_id,
+    is_test_cell,
+    labs_with_mutants,
+    load_mutants,
+    notebook_path,
+    read_notebook,
+)
 
 pytestmark = [pytest.mark.notebook, pytest.mark.slow]
+#: conftest.py runs each lab's tests in this order, lab after lab (one live kernel at a time).
+ORDER_WITHIN_LAB = (
+    "test_reference_passes_every_test_cell",
+    "test_mutant_is_caught",
+    "test_reference_passes_after_all_mutants",
+)
 
-LABS_WITH_MUTANTS = [lab for lab in labs() if importlib.util.find_spec(f"mutants.{lab}") is not None]
-
-
-def lab_mutants(lab: str) -> list:
-    return importlib.import_module(f"mutants.{lab}").MUTANTS
+#: Re-run the ``caught_by`` tests after a restore when they took at most this long on the reference (seconds);
+#: ``test_reference_passes_after_all_mutants`` checks every test cell at the end anyway.
+CHEAP_RESTORE_CHECK_SECONDS = 5.0
 
 
 class LabKernel:
-    """A kernel that has executed one lab's reference solution, with its cells indexed by grade_id."""
+    """A kernel that has executed one lab's reference solution, with its code cells indexed by grade_id."""
 
     def __init__(self, lab: str) -> None:
         self.lab = lab
-        notebook = source_notebook(lab)
-        self.cells = {grade_id(cell): cell for cell in notebook.cells if grade_id(cell)}
-        self.session = KernelSession(SOLUTIONS / lab, label=f"{lab} (mutant kernel)")
-        self.reference_failures = {}
-        for index, cell in enumerate(notebook.cells):
-            if cell.cell_type != "code":
-                continue
-            result = self.session.run(cell.source, name=grade_id(cell) or cell.get("id") or f"cell {index}")
-            if is_test_cell(cell) and not result.passed:
-                self.reference_failures[grade_id(cell)] = result.describe()
-            elif not result.ok:
-                self.reference_failures[grade_id(cell) or f"cell {index}"] = result.describe()
+        self.path = notebook_path(lab)
+        self.notebook = read_notebook(self.path)
+        self.cells = {grade_id(cell): cell for _, cell in code_cells(self.notebook) if grade_id(cell)}
+        self.test_cells = [cell_id for cell_id, cell in self.cells.items() if is_test_cell(cell)]
+        self.reference_seconds: dict[str, float] = {}
+        self.session: KernelSession | None = None
+        self.reference_failures: dict[str, str] = {}
+        self.start()
 
-    def cell_source(self, cell_id: str) -> str:
+    def start(self) -> None:
+        """(Re)start the kernel and execute the reference notebook once, cell by cell."""
+        if self.session is not None:
+            self.session.close()
+        self.session = KernelSession(self.path.parent, label=f"{self.lab} [mutant kernel]")
+        self.reference_failures = {}
+        for index, cell in code_cells(self.notebook):
+            name = cell_label(cell, index)
+            result = self.session.run(cell.source, name=name)
+            self.reference_seconds[name] = result.seconds
+            if is_test_cell(cell) and not result.passed:
+                self.reference_failures[name] = result.describe()
+            elif result.raised:
+                self.reference_failures[name] = result.describe()
+            if result.kernel_died:
+                break
+
+    def source(self, cell_id: str, role: str, mutant_name: str) -> str:
         if cell_id not in self.cells:
-            raise KeyError(f"{self.lab}: no cell with grade_id {cell_id!r} (have {sorted(self.cells)})")
+            pytest.fail(
+                f"mutant {mutant_name!r} of {self.lab}: unknown grade_id {cell_id!r} in `{role}`; "
+                f"the code cells of {self.path.name} with a grade_id are: {sorted(self.cells)}",
+                pytrace=False,
+            )
         return self.cells[cell_id].source
 
+    def run(self, source: str, name: str) -> CellRun:
+        return self.session.run(source, name=name)
 
-_KERNELS: dict[str, LabKernel] = {}
+    def close(self) -> None:
+        if self.session is not None:
+            self.session.close()
 
 
 @pytest.fixture(scope="module")
-def lab_kernels():
-    yield _kernel_for
-    for kernel in _KERNELS.values():
-        kernel.session.close()
-    _KERNELS.clear()
+def lab_kernel(request):
+    """One kernel per lab (parametrized indirectly with the lab's name), shared by that lab's tests."""
+    kernel = LabKernel(request.param)
+    yield kernel
+    kernel.close()
 
 
-def _kernel_for(lab: str) -> LabKernel:
-    if lab not in _KERNELS:
-        for other in list(_KERNELS):  # one live kernel at a time keeps memory low
-            _KERNELS.pop(other).session.close()
-        _KERNELS[lab] = LabKernel(lab)
-    return _KERNELS[lab]
-
-
-@pytest.mark.parametrize("lab", [pytest.param(lab, marks=pytest.mark.xdist_group(lab)) for lab in LABS_WITH_MUTANTS])
-def test_reference_passes_every_test_cell(lab_kernels, lab):
-    kernel = lab_kernels(lab)
-    assert not kernel.reference_failures, f"{lab}: the reference solution fails: {kernel.reference_failures}"
-    assert any(is_test_cell(cell) for cell in kernel.cells.values())
+def _lab_param(lab: str):
+    return pytest.param(lab, id=lab, marks=pytest.mark.xdist_group(lab))
 
 
 def _mutant_params():
-    for lab in LABS_WITH_MUTANTS:
-        for mutant in lab_mutants(lab):
+    for lab in labs_with_mutants():
+        try:
+            mutants = load_mutants(lab)
+        except Exception as error:  # a broken mutants file is one failing test, not a collection error
+            yield pytest.param(lab, error, id=f"{lab}::<mutants file>", marks=pytest.mark.xdist_group(lab))
+            continue
+        for mutant in mutants:
             yield pytest.param(lab, mutant, id=f"{lab}::{mutant.name}", marks=pytest.mark.xdist_group(lab))
 
 
-@pytest.mark.parametrize("lab, mutant", list(_mutant_params()))
-def test_mutant_is_caught(lab_kernels, lab, mutant):
-    kernel = lab_kernels(lab)
-    if kernel.reference_failures:
-        pytest.fail(f"{lab}: reference fails, mutants are meaningless: {kernel.reference_failures}")
-    original = kernel.cell_source(mutant.cell)
-    rerun = [kernel.cell_source(cell_id) for cell_id in mutant.rerun]
-    tests = {cell_id: kernel.cell_source(cell_id) for cell_id in mutant.caught_by}
-    for cell_id in tests:
-        assert is_test_cell(kernel.cells[cell_id]), f"{mutant.name}: {cell_id!r} is not a graded test cell"
-    mutated = mutant.apply(original)
-    assert mutated != original, f"{mutant.name}: the mutation changes nothing"
+LABS = [_lab_param(lab) for lab in labs_with_mutants()]
+
+
+@pytest.mark.parametrize("lab_kernel", LABS, indirect=True)
+def test_reference_passes_every_test_cell(lab_kernel, request):
+    attach_timings(request.node, lab_kernel.session.take_timings())
+    assert lab_kernel.test_cells, f"{lab_kernel.lab}: the solution notebook has no graded test cells"
+    failures = "\n".join(f"--- {name}\n{text}" for name, text in lab_kernel.reference_failures.items())
+    assert not lab_kernel.reference_failures, f"{lab_kernel.lab}: the reference solution fails:\n{failures}"
+
+
+@pytest.mark.parametrize("lab_kernel, mutant", list(_mutant_params()), indirect=["lab_kernel"])
+def test_mutant_is_caught(lab_kernel, mutant, request):
+    if isinstance(mutant, Exception):
+        pytest.fail(f"{lab_kernel.lab}: cannot load its mutants: {type(mutant).__name__}: {mutant}", pytrace=False)
+    if not lab_kernel.session.alive():
+        lab_kernel.start()  # an earlier mutant killed the kernel (and failed for it)
+    if lab_kernel.reference_failures:
+        pytest.skip(f"the reference of {lab_kernel.lab} fails (see test_reference_passes_every_test_cell)")
     try:
-        result = kernel.session.run(mutated, name=f"mutant {mutant.name}")
-        for source in rerun:
-            kernel.session.run(source)
-        survivors = {}
-        for cell_id, source in tests.items():
-            outcome = kernel.session.run(source)
-            if outcome.passed:
-                survivors[cell_id] = outcome.stdout[-800:]
-        assert not survivors, (
-            f"mutant {mutant.name!r} of cell {mutant.cell!r} was NOT caught by {sorted(survivors)}"
-            f" (the mutated cell itself {'ran' if result.ok else 'raised: ' + result.error}). Test output:\n"
-            + "\n".join(f"--- {cell_id}\n{text}" for cell_id, text in survivors.items())
-        )
+        _check_mutant(lab_kernel, mutant)
     finally:
-        kernel.session.run(original)
-        for source in rerun:
-            kernel.session.run(source)
-        assert kernel.session.alive(), f"mutant {mutant.name} killed the kernel"
+        attach_timings(request.node, lab_kernel.session.take_timings())
 
 
-@pytest.mark.parametrize("lab", [pytest.param(lab, marks=pytest.mark.xdist_group(lab)) for lab in LABS_WITH_MUTANTS])
-def test_reference_still_passes_after_mutants(lab_kernels, lab):
-    """The restore after each mutant worked: the test cells pass again."""
-    kernel = lab_kernels(lab)
-    mutated_cells = {mutant.cell for mutant in lab_mutants(lab)}
-    checked = {cell_id for mutant in lab_mutants(lab) for cell_id in mutant.caught_by}
-    assert mutated_cells
-    for cell_id in sorted(checked):
-        outcome = kernel.session.run(kernel.cell_source(cell_id))
-        assert outcome.passed, f"{lab}: {cell_id} fails after restoring the reference: {outcome.describe()}"
+def _check_mutant(kernel: LabKernel, mutant) -> None:
+    name = mutant.name
+    original = kernel.source(mutant.cell, "cell", name)
+    rerun = {cell_id: kernel.source(cell_id, "rerun", name) for cell_id in mutant.rerun}
+    tests = {cell_id: kernel.source(cell_id, "caught_by", name) for cell_id in mutant.caught_by}
+    not_tests = [cell_id for cell_id in tests if not is_test_cell(kernel.cells[cell_id])]
+    assert not not_tests, f"mutant {name!r}: `caught_by` names cells that are not graded test cells: {not_tests}"
+    try:
+        mutated = mutant.apply(original)
+    except ValueError as error:
+        pytest.fail(str(error), pytrace=False)
+    assert mutated != original, f"mutant {name!r}: the edit leaves cell {mutant.cell!r} unchanged"
+
+    try:
+        verdict = _run_mutant(kernel, mutant, mutated, rerun, tests)
+    finally:
+        restore_problem = _restore(kernel, mutant, original, rerun, tests)
+    problems = [text for text in (verdict, restore_problem) if text]
+    if problems:
+        pytest.fail("\n\n".join(problems), pytrace=False)
+
+
+def _run_mutant(kernel: LabKernel, mutant, mutated: str, rerun: dict[str, str], tests: dict[str, str]) -> str:
+    """Set the mutant up and run its test cells; return why it fails the suite ('' when it is caught)."""
+    lab, name = kernel.lab, mutant.name
+    setup = [(mutant.cell, kernel.run(mutated, f"{name}: {mutant.cell} (mutated)"))]
+    for cell_id, source in rerun.items():
+        if setup[-1][1].raised:
+            break
+        setup.append((cell_id, kernel.run(source, f"{name}: {cell_id}")))
+    broken = [(cell_id, result) for cell_id, result in setup if result.raised]
+    if broken:
+        cell_id, result = broken[0]
+        return (
+            f"mutant {name!r} of {lab}: cell {cell_id!r} raised while setting the mutant up, so its test cells would "
+            f"only see the reference's leftovers. A mutant must run, and be caught by a test cell.\n{result.describe()}"
+        )
+    survivors = {}
+    for cell_id, source in tests.items():
+        result = kernel.run(source, f"{name}: {cell_id}")
+        if not result.errors:
+            survivors[cell_id] = result
+    if not survivors:
+        return ""
+    details = "\n".join(f"--- {cell_id} printed:\n{result.describe()}" for cell_id, result in survivors.items())
+    return (
+        f"mutant {name!r} of {lab} (cell {mutant.cell!r}) was NOT caught by test cell(s) {sorted(survivors)}: "
+        f"they ended without an error.\n{details}"
+    )
+
+
+def _restore(kernel: LabKernel, mutant, original: str, rerun: dict[str, str], tests: dict[str, str]) -> str:
+    """Put the reference back and check it when the affected tests are cheap; return what went wrong, if anything."""
+    name = mutant.name
+    if not kernel.session.alive():
+        kernel.start()
+        return f"mutant {name!r} of {kernel.lab} killed the kernel (it was restarted and the reference re-executed)"
+    restored = [(mutant.cell, kernel.run(original, f"{name}: restore {mutant.cell}"))]
+    restored += [(cell_id, kernel.run(source, f"{name}: restore {cell_id}")) for cell_id, source in rerun.items()]
+    for cell_id, result in restored:
+        if result.raised:
+            kernel.start()
+            return (
+                f"restoring cell {cell_id!r} after mutant {name!r} failed (the kernel was restarted and the reference "
+                f"re-executed):\n{result.describe()}"
+            )
+    if sum(kernel.reference_seconds.get(cell_id, 0.0) for cell_id in tests) <= CHEAP_RESTORE_CHECK_SECONDS:
+        for cell_id, source in tests.items():
+            result = kernel.run(source, f"{name}: re-check {cell_id}")
+            if not result.passed:
+                kernel.start()
+                return (
+                    f"after mutant {name!r}, the restored reference fails {cell_id!r} (did the mutant leave state "
+                    f"behind?):\n{result.describe()}"
+                )
+    return ""
+
+
+@pytest.mark.parametrize("lab_kernel", LABS, indirect=True)
+def test_reference_passes_after_all_mutants(lab_kernel, request):
+    """Every restore worked: all test cells pass again in the kernel the mutants ran in."""
+    if lab_kernel.reference_failures:
+        pytest.skip(f"the reference of {lab_kernel.lab} fails (see test_reference_passes_every_test_cell)")
+    results = {
+        cell_id: lab_kernel.run(lab_kernel.cells[cell_id].source, f"final {cell_id}")
+        for cell_id in lab_kernel.test_cells
+    }
+    attach_timings(request.node, lab_kernel.session.take_timings())
+    failing = {cell_id: result.describe() for cell_id, result in results.items() if not result.passed}
+    assert not failing, f"{lab_kernel.lab}: after the mutants, the reference fails {failing}"
