@@ -2,7 +2,9 @@
 
 - ``tests/`` and the repository on ``sys.path`` (``notebook_runner``, ``mutants``, ``course_utils``).
 - ``-n N`` runs use ``--dist loadgroup``: a lab's mutant tests share one kernel on one worker, and the cells of a
-  notebook run by nbval (``--nbval-lax``) stay together, in order, on one worker.
+  notebook run by nbval (``--nbval-lax``) stay together, in order, on one worker; a module whose tests share a
+  module-scoped fixture stays on one worker; all other tests are handed out one by one. (xdist sends the groups
+  with the most tests first.)
 - nbval cells are marked ``notebook`` and ``slow`` (so ``-m "not notebook"`` deselects them).
 - At the end of a run, a table of notebook execution times: per notebook run (nbval, mutant kernel, student copy)
   the total seconds and its slowest cells. Workers hand timings to the controller inside their test reports
@@ -23,14 +25,20 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from notebook_runner import TIMINGS_PROPERTY, cell_label  # noqa: E402
+from notebook_runner import (  # noqa: E402
+    NBVAL_HANDOVER,
+    TIMINGS_PROPERTY,
+    CellRun,
+    cell_label,
+    notebook_path,
+    share_nbval_kernel,
+)
 
 # Fixture notebooks are inputs of the harness's own tests, never tests themselves (nbval would collect them).
 collect_ignore_glob = ["fixtures/*"]
 
 NBVAL_CELL_PROPERTY = "nbval_cell"
-timings_key = pytest.StashKey[dict]()
-_CONFIG: dict = {}  # pytest_runtest_logreport gets no config: remember it here
+reports_key = pytest.StashKey["NotebookReports"]()
 
 
 def pytest_addoption(parser) -> None:
@@ -43,10 +51,10 @@ def pytest_addoption(parser) -> None:
 
 
 def pytest_configure(config) -> None:
-    config.stash[timings_key] = defaultdict(list)
+    config.stash[reports_key] = NotebookReports(config)
+    config.pluginmanager.register(config.stash[reports_key], "course-notebook-reports")
     config.pluginmanager.register(LabOrder(), "course-lab-order")
     config.pluginmanager.register(GroupSuffixOnWorkers(), "course-group-suffix")
-    _CONFIG["config"] = config
     # Plain `-n N` means `--dist load`, which would scatter one notebook's cells over several workers.
     if getattr(config.option, "dist", "no") == "load" and not config.getoption("distload", False):
         config.option.dist = "loadgroup"
@@ -68,15 +76,39 @@ def _is_nbval_cell(item) -> bool:
     return type(item).__name__ == "IPyNbCell" and type(item).__module__.startswith("nbval")
 
 
+def _labs_with_mutant_tests(items) -> set[str]:
+    return {
+        item.callspec.params["lab_kernel"]
+        for item in items
+        if item.path.name == "test_mutants.py"
+        and "lab_kernel" in getattr(getattr(item, "callspec", None), "params", {})
+    }
+
+
+def _uses_module_fixture(item) -> bool:
+    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    return any(chain[-1].scope in ("module", "class", "package") for chain in definitions.values() if chain)
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist's worker hook, which turns xdist_group marks into node id suffixes
 def pytest_collection_modifyitems(config, items) -> None:
+    mutant_labs = _labs_with_mutant_tests(items)
     for item in items:
         if not _is_nbval_cell(item):
+            # loadgroup hands out ungrouped tests one by one: a module-scoped fixture (a release, a graded class)
+            # would be built once per worker. Keep such a module on one worker, as --dist loadscope would.
+            if not item.get_closest_marker("xdist_group") and _uses_module_fixture(item):
+                item.add_marker(pytest.mark.xdist_group(f"module-{item.path.stem}"))
             continue
         notebook = Path(str(item.path))
         item.add_marker(pytest.mark.notebook)
         item.add_marker(pytest.mark.slow)
-        item.add_marker(pytest.mark.xdist_group(f"nbval-{notebook.stem}"))
+        handover = notebook.stem if notebook.stem in mutant_labs else None
+        if handover and notebook.resolve() == notebook_path(handover).resolve() and share_nbval_kernel():
+            item.parent.course_handover_lab = handover  # the mutant suite continues in this notebook's kernel
+            item.add_marker(pytest.mark.xdist_group(handover))  # ... so it runs on the same worker, after it
+        else:
+            item.add_marker(pytest.mark.xdist_group(f"nbval-{notebook.stem}"))
         label = cell_label(item.cell, item.cell_num)
         item.user_properties.append((NBVAL_CELL_PROPERTY, {"notebook": f"{notebook.stem} [nbval]", "cell": label}))
 
@@ -102,6 +134,15 @@ class LabOrder:
 
         for position, item in zip(positions, sorted(chosen, key=key)):
             items[position] = item
+        # nbval's cells of a lab whose kernel the mutant suite takes over: right before that lab's mutant tests
+        for lab in labs:
+            handed = [item for item in items if getattr(item.parent, "course_handover_lab", None) == lab]
+            if not handed:
+                continue
+            rest = [item for item in items if getattr(item.parent, "course_handover_lab", None) != lab]
+            first = next(i for i, item in enumerate(rest) if getattr(item, "callspec", None)
+                         and item.callspec.params.get("lab_kernel") == lab)  # fmt: skip
+            items[:] = rest[:first] + handed + rest[first:]
 
 
 class GroupSuffixOnWorkers:
@@ -130,17 +171,72 @@ class GroupSuffixOnWorkers:
             item._id = type(identifier)(path=identifier.path, names=(*identifier.names[:-1], last), params=None)
 
 
-def pytest_runtest_logreport(report) -> None:
-    """Collect timings on the controller (or in a run without workers)."""
-    config = _CONFIG.get("config")
-    if config is None or hasattr(config, "workerinput"):
+def _hand_over_nbval_kernel(nbval_file) -> None:
+    """Instead of stopping it, leave nbval's kernel to the mutant suite when nbval ran the whole notebook."""
+    lab = getattr(nbval_file, "course_handover_lab", None)
+    kernel = getattr(nbval_file, "kernel", None)
+    if lab and kernel is not None and not nbval_file.timed_out and kernel.is_alive():
+        NBVAL_HANDOVER.setdefault(lab, {"cells": {}}).update(manager=kernel.km, client=kernel.kc)
+        nbval_file.kernel = None  # nbval's own teardown then leaves it running
+
+
+def _patch_nbval_teardown() -> None:
+    try:
+        from nbval.plugin import IPyNbFile
+    except ImportError:
         return
-    table = config.stash[timings_key]
-    for key, value in report.user_properties:
-        if key == NBVAL_CELL_PROPERTY and report.when in ("setup", "call"):
-            table[value["notebook"]].append((value["cell"], float(report.duration)))
-        elif key == TIMINGS_PROPERTY and report.when == "teardown":  # the teardown report carries them all
-            table[value["notebook"]].extend((str(name), float(seconds)) for name, seconds in value["cells"])
+    if getattr(IPyNbFile.teardown, "course_patched", False):
+        return
+    original = IPyNbFile.teardown
+
+    def teardown(self) -> None:
+        _hand_over_nbval_kernel(self)
+        original(self)
+
+    teardown.course_patched = True
+    IPyNbFile.teardown = teardown
+
+
+_patch_nbval_teardown()
+
+
+def pytest_sessionfinish(session) -> None:
+    """Stop kernels nbval handed over that no mutant test took (e.g. deselected with -k)."""
+    for lab in list(NBVAL_HANDOVER):
+        handed = NBVAL_HANDOVER.pop(lab)
+        if "client" in handed:
+            handed["client"].stop_channels()
+            handed["manager"].shutdown_kernel(now=True)
+
+
+class NotebookReports:
+    """Per-item hooks that must also see nbval's items, which live outside tests/ (a conftest's own hooks of that
+    kind only run for items under its folder): keep nbval's cell outputs, collect the timing table."""
+
+    def __init__(self, config) -> None:
+        self.config = config
+        self.table: dict[str, list] = defaultdict(list)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        """Keep what nbval's cells printed, for the mutant suite that takes over the kernel (see test_mutants.py)."""
+        report = yield
+        lab = getattr(item.parent, "course_handover_lab", None)
+        if lab and call.when == "call" and not report.skipped:
+            outputs = list(getattr(item, "test_outputs", None) or [])
+            run = CellRun(cell_label(item.cell, item.cell_num), outputs=outputs, seconds=call.duration)
+            NBVAL_HANDOVER.setdefault(lab, {"cells": {}})["cells"][item.cell_num] = run
+        return report
+
+    def pytest_runtest_logreport(self, report) -> None:
+        """Collect timings on the controller (or in a run without workers)."""
+        if hasattr(self.config, "workerinput"):
+            return
+        for key, value in report.user_properties:
+            if key == NBVAL_CELL_PROPERTY and report.when in ("setup", "call"):
+                self.table[value["notebook"]].append((value["cell"], float(report.duration)))
+            elif key == TIMINGS_PROPERTY and report.when == "teardown":  # the teardown report carries them all
+                self.table[value["notebook"]].extend((str(name), float(seconds)) for name, seconds in value["cells"])
 
 
 def timing_rows(table: dict) -> list[dict]:
@@ -165,7 +261,7 @@ def timing_rows(table: dict) -> list[dict]:
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     if hasattr(config, "workerinput"):
         return
-    rows = timing_rows(config.stash[timings_key])
+    rows = timing_rows(config.stash[reports_key].table)
     target = config.getoption("notebook_timings")
     if target:
         Path(target).write_text(json.dumps(rows, indent=1) + "\n")

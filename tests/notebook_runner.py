@@ -1,8 +1,9 @@
 """Run notebook cells one at a time in a live course kernel; the shared engine of the notebook tests.
 
 Used by the mutant suite (execute a lab once, then swap in wrong answers and re-run only the affected cells) and by
-the student-notebook test. Execution goes through ``nbclient`` (what nbgrader and nbconvert use), so outputs are
-nbformat outputs that nbgrader's own grading rules (``nbgrader.utils.determine_grade``) understand.
+the student-notebook test. Execution talks to the kernel with jupyter_client's blocking client, like nbval, so the
+mutant suite can continue in the kernel nbval used for the same notebook; outputs are nbformat outputs that
+nbgrader's grading rules (``nbgrader.utils.determine_grade``) understand.
 
 Where labs are found can be moved for the harness's own tests (``tests/fixtures/``):
 ``COURSE_TEST_SOLUTIONS`` (default ``solutions/``) and ``COURSE_TEST_MUTANTS`` (default ``tests/mutants/``).
@@ -14,14 +15,14 @@ import importlib
 import importlib.util
 import os
 import re
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Empty
 
 import nbformat
-from nbclient import NotebookClient
-from nbclient.exceptions import CellTimeoutError, DeadKernelError
-from nbclient.util import run_sync
+from jupyter_client.manager import KernelManager
 
 ROOT = Path(__file__).resolve().parent.parent
 KERNEL_NAME = "dlcourse"
@@ -30,6 +31,14 @@ CELL_TIMEOUT = float(os.environ.get("COURSE_TEST_CELL_TIMEOUT", "600"))
 #: user_properties key under which a test hands its notebook timings to the end-of-run table (see conftest.py).
 TIMINGS_PROPERTY = "notebook_timings"
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+#: Kernels nbval leaves behind for the mutant suite, per lab (this process only): conftest.py fills it when nbval
+#: finishes a solution notebook whose mutants run next on the same worker; test_mutants.py takes them over.
+#: ``COURSE_TEST_SHARE_NBVAL_KERNEL=0`` switches the hand-over off (the mutant suite then runs the notebook itself).
+NBVAL_HANDOVER: dict[str, dict] = {}
+
+
+def share_nbval_kernel() -> bool:
+    return os.environ.get("COURSE_TEST_SHARE_NBVAL_KERNEL", "1") != "0"
 
 
 def solutions_dir() -> Path:
@@ -165,68 +174,102 @@ class CellRun:
 
 
 class KernelSession:
-    """One course kernel started in ``cwd``; ``run`` executes one cell's source and returns its outputs.
+    """One course kernel in ``cwd``; ``run`` executes one cell's source and returns its nbformat outputs.
 
-    Every run is timed under the given name; ``take_timings`` hands the timings over to the end-of-run table.
+    Started here (``KernelSession(cwd, label)``) or taken over from nbval once it has executed a notebook
+    (``KernelSession.adopt``). Every run is timed under the given name; ``take_timings`` hands the timings over to
+    the end-of-run table.
     """
 
-    def __init__(self, cwd: Path, label: str, cell_timeout: float = CELL_TIMEOUT, startup_timeout: float = 120):
+    def __init__(self, cwd: Path, label: str, cell_timeout: float = CELL_TIMEOUT, startup_timeout: float = 120, *,
+                 manager: KernelManager | None = None, client=None):  # fmt: skip
         self.cwd = Path(cwd)
         self.label = label
         self.cell_timeout = cell_timeout
-        self._scratch = nbformat.v4.new_notebook(
-            metadata={"kernelspec": {"name": KERNEL_NAME, "display_name": KERNEL_NAME, "language": "python"}}
-        )
-        self.client = NotebookClient(
-            self._scratch,
-            kernel_name=KERNEL_NAME,
-            timeout=int(cell_timeout),
-            startup_timeout=int(startup_timeout),
-            allow_errors=True,
-            interrupt_on_timeout=False,  # we interrupt ourselves, so a timeout is reported as one
-            record_timing=False,
-            resources={"metadata": {"path": str(self.cwd)}},
-        )
         self.timings: list[tuple[str, float]] = []
         self.dead = False
-        self.client.km = self.client.create_kernel_manager()
-        self.client.start_new_kernel(cwd=str(self.cwd))
-        self.client.start_new_kernel_client()
+        if manager is None:
+            manager = KernelManager(kernel_name=KERNEL_NAME)
+            manager.start_kernel(cwd=str(self.cwd), stderr=subprocess.DEVNULL)
+        self.manager = manager
+        if client is None:
+            client = manager.client()
+            client.start_channels()
+            try:
+                client.wait_for_ready(timeout=startup_timeout)
+            except RuntimeError:
+                self.close()
+                raise
+        self.client = client
+        self.client.allow_stdin = False
+
+    @classmethod
+    def adopt(cls, manager, client, cwd: Path, label: str, cell_timeout: float = CELL_TIMEOUT) -> KernelSession:
+        """Continue in a kernel someone else started (nbval's, after it ran the notebook)."""
+        return cls(cwd, label, cell_timeout, manager=manager, client=client)
 
     def run(self, source: str, name: str) -> CellRun:
         """Execute ``source`` as one cell (without history); never raises for what the cell does."""
-        cell = nbformat.v4.new_code_cell(source)
-        self._scratch.cells = [cell]
         result = CellRun(name)
-        started = time.perf_counter()
         if self.dead:
             result.kernel_died = True
             return result
-        try:
-            self.client.execute_cell(cell, 0, store_history=False)
-        except CellTimeoutError:
-            result.timed_out = True
-            self._interrupt()
-        except DeadKernelError:
-            result.kernel_died = True
-            self.dead = True
+        started = time.perf_counter()
+        self._drain()
+        message_id = self.client.execute(source, store_history=False, allow_stdin=False, stop_on_error=False)
+        deadline = started + self.cell_timeout
+        outputs: list = []
+        while True:
+            try:
+                message = self.client.get_iopub_msg(timeout=1)
+            except Empty:
+                if not self.manager.is_alive():
+                    result.kernel_died = self.dead = True
+                    break
+                if time.perf_counter() > deadline:
+                    result.timed_out = True
+                    self._interrupt(message_id)
+                    break
+                continue
+            if message["parent_header"].get("msg_id") != message_id:
+                continue
+            kind = message["header"]["msg_type"]
+            if kind == "status" and message["content"]["execution_state"] == "idle":
+                break
+            if kind == "clear_output":
+                outputs.clear()
+            elif kind in ("stream", "display_data", "execute_result", "error"):
+                _append_output(outputs, nbformat.v4.output_from_msg(message))
         result.seconds = time.perf_counter() - started
-        result.outputs = list(cell.get("outputs", []))
+        result.outputs = outputs
         self.timings.append((name, result.seconds))
         return result
 
-    def _interrupt(self) -> None:
-        """Stop a cell that ran past its time and wait until the kernel listens again."""
-        try:
-            self.client.km.interrupt_kernel()
-            probe = nbformat.v4.new_code_cell("pass")
-            self._scratch.cells = [probe]
-            self.client.execute_cell(probe, 0, store_history=False)
-        except Exception:  # a kernel that does not come back is as good as dead
-            self.dead = True
+    def _drain(self) -> None:
+        """Drop messages left from earlier requests (a timed-out cell, nbval's last cell)."""
+        for get in (self.client.get_iopub_msg, self.client.get_shell_msg):
+            while True:
+                try:
+                    get(timeout=0.01)
+                except Empty:
+                    break
+
+    def _interrupt(self, message_id: str) -> None:
+        """Stop a cell that ran past its time and wait until the kernel is idle again."""
+        self.manager.interrupt_kernel()
+        deadline = time.perf_counter() + 30
+        while time.perf_counter() < deadline:
+            try:
+                message = self.client.get_iopub_msg(timeout=1)
+            except Empty:
+                continue
+            if (message["parent_header"].get("msg_id") == message_id and message["header"]["msg_type"] == "status"
+                    and message["content"]["execution_state"] == "idle"):  # fmt: skip
+                return
+        self.dead = True  # a kernel that does not come back is as good as dead
 
     def alive(self) -> bool:
-        return not self.dead and self.client.km is not None and bool(run_sync(self.client.km.is_alive)())
+        return not self.dead and self.manager.is_alive()
 
     def take_timings(self) -> dict:
         """This session's cell timings since the last call, as a record for ``TIMINGS_PROPERTY``."""
@@ -234,8 +277,21 @@ class KernelSession:
         return {"notebook": self.label, "cells": [[name, round(seconds, 3)] for name, seconds in taken]}
 
     def close(self) -> None:
-        if self.client.km is not None:
-            self.client._cleanup_kernel()
+        try:
+            self.client.stop_channels()
+        except Exception:  # closing twice, or a client that never started
+            pass
+        if self.manager.has_kernel:
+            self.manager.shutdown_kernel(now=True)
+
+
+def _append_output(outputs: list, output) -> None:
+    """Add an output, joining consecutive text on the same stream (as a notebook shows it)."""
+    if (output.output_type == "stream" and outputs and outputs[-1].output_type == "stream"
+            and outputs[-1].name == output.name):  # fmt: skip
+        outputs[-1].text += output.text
+    else:
+        outputs.append(output)
 
 
 def attach_timings(node, *records: dict) -> None:

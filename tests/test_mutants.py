@@ -1,9 +1,11 @@
 """Tests that can fail: every hidden test must reject the plausible wrong answers in tests/mutants/<lab>.py.
 
 Per lab, ONE kernel (in the lab's folder, where nbgrader runs it) executes the solution notebook once; the reference
-must pass every test cell. Then each mutant (test id ``<lab>::<mutant>``) runs its edited cell and the cells named
-in ``rerun``, checks that every ``caught_by`` test cell (full source, hidden tests included) fails with an error,
-and restores the reference by re-running the original cell and the ``rerun`` cells. No notebook is executed twice.
+must pass every test cell. When nbval (``make test``) has just run the same notebook on the same worker, the suite
+continues in nbval's kernel instead of executing the notebook a second time (see conftest.py). Then each mutant
+(test id ``<lab>::<mutant>``) runs its edited cell and the cells named in ``rerun``, checks that every ``caught_by``
+test cell (full source, hidden tests included) fails with an error, and restores the reference by re-running the
+original cell and the ``rerun`` cells. No notebook is executed twice.
 
 Under pytest-xdist a lab's tests carry ``xdist_group(<lab>)``, so with ``--dist loadgroup`` (conftest.py switches
 ``-n`` runs to it) one worker owns each lab's kernel.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import pytest
 from notebook_runner import (
+    NBVAL_HANDOVER,
     CellRun,
     KernelSession,
     attach_timings,
@@ -49,26 +52,40 @@ class LabKernel:
         self.cells = {grade_id(cell): cell for _, cell in code_cells(self.notebook) if grade_id(cell)}
         self.test_cells = [cell_id for cell_id, cell in self.cells.items() if is_test_cell(cell)]
         self.reference_seconds: dict[str, float] = {}
+        self.label = f"{lab} [mutant kernel]"
+        self.adopted = False
         self.session: KernelSession | None = None
         self.reference_failures: dict[str, str] = {}
         self.start()
 
     def start(self) -> None:
-        """(Re)start the kernel and execute the reference notebook once, cell by cell."""
+        """Take over nbval's kernel for this notebook if it left one, else (re)start one and run the reference."""
         if self.session is not None:
             self.session.close()
-        self.session = KernelSession(self.path.parent, label=f"{self.lab} [mutant kernel]")
         self.reference_failures = {}
-        for index, cell in code_cells(self.notebook):
-            name = cell_label(cell, index)
-            result = self.session.run(cell.source, name=name)
-            self.reference_seconds[name] = result.seconds
-            if is_test_cell(cell) and not result.passed:
-                self.reference_failures[name] = result.describe()
-            elif result.raised:
-                self.reference_failures[name] = result.describe()
+        handed = NBVAL_HANDOVER.pop(self.lab, None)
+        cells = code_cells(self.notebook)
+        if handed and all(index in handed["cells"] for index, _ in cells):
+            self.session = KernelSession.adopt(handed["manager"], handed["client"], self.path.parent, self.label)
+            self.adopted = True
+            for index, cell in cells:
+                self._judge(cell, cell_label(cell, index), handed["cells"][index])
+            return
+        if handed:  # nbval skipped or lost cells: its kernel is not in the reference state
+            KernelSession.adopt(handed["manager"], handed["client"], self.path.parent, self.label).close()
+        self.session = KernelSession(self.path.parent, label=self.label)
+        self.adopted = False
+        for index, cell in cells:
+            result = self.session.run(cell.source, name=cell_label(cell, index))
+            self._judge(cell, result.name, result)
             if result.kernel_died:
                 break
+
+    def _judge(self, cell, name: str, result: CellRun) -> None:
+        """Record a reference cell's time, and its failure: a test cell must pass, other cells must not raise."""
+        self.reference_seconds[name] = result.seconds
+        if (is_test_cell(cell) and not result.passed) or result.raised:
+            self.reference_failures[name] = result.describe()
 
     def source(self, cell_id: str, role: str, mutant_name: str) -> str:
         if cell_id not in self.cells:

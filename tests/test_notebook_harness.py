@@ -67,7 +67,9 @@ def two_fixture_labs(tmp_path: Path) -> tuple[Path, Path]:
     for name in (FIXTURE_LAB, "lab0b_fixture"):
         shutil.copytree(FIXTURES / "course" / "solutions" / FIXTURE_LAB, solutions / name)
         if name != FIXTURE_LAB:
-            (solutions / name / f"{FIXTURE_LAB}.ipynb").rename(solutions / name / f"{name}.ipynb")
+            copy = solutions / name / f"{name}.ipynb"
+            (solutions / name / f"{FIXTURE_LAB}.ipynb").rename(copy)
+            copy.write_text(copy.read_text().replace(f"lab folder: {FIXTURE_LAB}", f"lab folder: {name}"))
         mutants.mkdir(exist_ok=True)
         shutil.copy(FIXTURES / "course" / "mutants" / f"{FIXTURE_LAB}.py", mutants / f"{name}.py")
     return solutions, mutants
@@ -93,6 +95,24 @@ def test_mutant_runner_and_student_test_pass_on_fixture_labs_under_xdist(tmp_pat
     # 6 code cells once (the reference pass), then per mutant: cell + reruns, test, restore, re-check; final tests
     assert by_run[f"{FIXTURE_LAB} [mutant kernel]"]["cells_run"] == 6 + (1 + 1 + 1 + 1) + (2 + 1 + 2 + 1) + 2
     assert "notebook execution times" in output
+
+
+@pytest.mark.parametrize("share", ["1", "0"], ids=["nbval-kernel-shared", "not-shared"])
+def test_nbval_and_mutants_in_one_run_execute_each_notebook_once(tmp_path, share):
+    """`make test`'s shape: the mutant suite continues in the kernel nbval used (unless switched off)."""
+    solutions, mutants = two_fixture_labs(tmp_path)
+    notebooks = sorted(solutions.glob("*/*.ipynb"))
+    code, output, outcomes, rows = run_pytest(
+        tmp_path, "-n", "2", "tests/test_mutants.py", *nbval_command(*notebooks),
+        solutions=solutions, mutants=mutants, COURSE_TEST_SHARE_NBVAL_KERNEL=share,
+    )  # fmt: skip
+    assert code == 0, output[-4000:]
+    assert len(outcomes) == 2 * (6 + 4) and not any(outcomes.values()), outcomes
+    by_run = {row["notebook"]: row for row in rows}
+    for lab in (FIXTURE_LAB, "lab0b_fixture"):
+        assert by_run[f"{lab} [nbval]"]["cells_run"] == 2 * 6  # setup and call of 6 cells
+        # mutants and final checks (12 cells), plus the reference pass (6) when it runs in a kernel of its own
+        assert by_run[f"{lab} [mutant kernel]"]["cells_run"] == (12 if share == "1" else 18)
 
 
 def test_mutant_runner_reports_each_broken_mutant(tmp_path):
