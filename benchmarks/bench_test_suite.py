@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_test_suite.py                  # fast and full suites, serial and -n 2
     .venv/bin/python benchmarks/bench_test_suite.py --parts fast     # only `make test-fast`'s pytest run
     .venv/bin/python benchmarks/bench_test_suite.py --parts full --modes parallel --workers 2
+    .venv/bin/python benchmarks/bench_test_suite.py --parts notebooks --pytest-args "-k lab2_functional"
 
 "full" is `make test`'s pytest command (tests + nbval over solutions/), "fast" is `make test-fast`'s (no notebook
 execution), "notebooks" only the notebook-executing tests. Each run also prints its per-notebook timing table.
@@ -31,13 +32,13 @@ PARTS = {
 }
 
 
-def run(part: str, workers: int) -> dict:
+def run(part: str, workers: int, extra: list[str]) -> dict:
     """One pytest run; returns its wall time, exit code, outcome line and notebook timing rows."""
     with tempfile.TemporaryDirectory(prefix="bench-") as temporary:
         timings = Path(temporary) / "timings.json"
         command = [sys.executable, "-m", "pytest", "-q", f"--notebook-timings={timings}"]
         command += ["-n", str(workers), "--dist", "loadgroup"] if workers else ["-n", "0"]
-        command += PARTS[part]
+        command += PARTS[part] + extra
         environment = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
         started = time.perf_counter()
         done = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True)
@@ -66,13 +67,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", default="serial,parallel", help="serial, parallel or both")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--pytest-args", default="", help='extra pytest arguments, e.g. "-k lab2_functional"')
     arguments = parser.parse_args(argv)
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
     results = []
     for part in arguments.parts.split(","):
         by_mode = {}
         for mode in arguments.modes.split(","):
-            result = run(part, arguments.workers if mode == "parallel" else 0)
+            result = run(part, arguments.workers if mode == "parallel" else 0, arguments.pytest_args.split())
             print_run(result)
             results.append(result)
             by_mode[mode] = result["seconds"]

@@ -189,19 +189,32 @@ class KernelSession:
         self.timings: list[tuple[str, float]] = []
         self.dead = False
         if manager is None:
+            manager, client = self._start(startup_timeout)
+        elif client is None:
+            client = manager.client()
+            client.start_channels()
+        self.manager = manager
+        self.client = client
+        self.client.allow_stdin = False
+
+    def _start(self, startup_timeout: float, attempts: int = 3):
+        """Start a kernel in ``cwd``; retry when it dies on start-up (a port taken by a kernel starting beside it)."""
+        for attempt in range(1, attempts + 1):
             manager = KernelManager(kernel_name=KERNEL_NAME)
             manager.start_kernel(cwd=str(self.cwd), stderr=subprocess.DEVNULL)
-        self.manager = manager
-        if client is None:
             client = manager.client()
             client.start_channels()
             try:
                 client.wait_for_ready(timeout=startup_timeout)
+                return manager, client
             except RuntimeError:
-                self.close()
-                raise
-        self.client = client
-        self.client.allow_stdin = False
+                client.stop_channels()
+                if manager.has_kernel:
+                    manager.shutdown_kernel(now=True)
+                if attempt == attempts:
+                    raise
+                time.sleep(attempt)
+        raise AssertionError("unreachable")
 
     @classmethod
     def adopt(cls, manager, client, cwd: Path, label: str, cell_timeout: float = CELL_TIMEOUT) -> KernelSession:
