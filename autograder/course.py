@@ -1,25 +1,32 @@
 """Course-level grading on top of the stock nbgrader CLI.
 
-Design: grading ONE submission (``grade_submission``) runs in its own temporary nbgrader course with its own
-gradebook, from bytes in and a plain result record out, so it can run in any worker process. Only the coordinator
-(``grade_batch``) writes the course gradebook (``autograder/gradebook.db``) and ``grades.csv``.
+Design: grading ONE submission (``grade_submission``) is a pure-ish function: lab id, student id, notebook bytes
+and the lab's source folder (or a prepared template course) in, a plain ``GradeResult`` out. It runs in its own
+temporary nbgrader course with its own gradebook, so it can run in any worker process (``grade_batch`` uses a
+process pool; issue #11 will hand the same function to Dask). Only the coordinator writes the course gradebook
+(``autograder/gradebook.db``: nbgrader's tables plus ``course_results``) and ``grades.csv``, one submission at a
+time, so an interrupted run leaves both consistent and the next run resumes where it stopped.
 """
 
 from __future__ import annotations
 
 import csv
+import ctypes
 import hashlib
 import io
 import json
 import os
+import re
 import shutil
+import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 import zipfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -29,29 +36,40 @@ ROOT = AUTOGRADER_DIR.parent
 SOLUTIONS = ROOT / "solutions"
 NOTEBOOKS = ROOT / "notebooks"
 COURSE_DB = AUTOGRADER_DIR / "gradebook.db"
-CELL_TIMEOUT = 300  # seconds per cell: nbgrader's Execute.timeout (it ignores ExecutePreprocessor.timeout)
-VALID_STUDENT_ID = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-."
+COURSE_CONFIG = AUTOGRADER_DIR / "nbgrader_config.py"
+VALID_STUDENT_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 
 
 class GradingError(RuntimeError):
     """A submission or the course set-up cannot be graded; the message says why."""
 
 
-def labs() -> list[str]:
-    return sorted(p.parent.name for p in SOLUTIONS.glob("lab*/lab*.ipynb") if p.stem == p.parent.name)
+def labs(solutions: Path = SOLUTIONS) -> list[str]:
+    """Every ``<solutions>/labN_topic/labN_topic.ipynb``, discovered afresh (labs are added during the term)."""
+    return sorted(p.parent.name for p in Path(solutions).glob("lab*/lab*.ipynb") if p.stem == p.parent.name)
 
 
 def nbgrader_env() -> dict[str, str]:
     """nbgrader runs `alembic` from PATH when it creates a gradebook: put this interpreter's bin first."""
     env = dict(os.environ)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     return env
 
 
-def run_nbgrader(*args: str, cwd: Path = AUTOGRADER_DIR, check: bool = True) -> subprocess.CompletedProcess:
+def _die_with_parent() -> None:
+    """Linux: get SIGKILL when the parent dies, so killing the coordinator takes the whole grading tree with it."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def run_nbgrader(*args: str, cwd: Path = AUTOGRADER_DIR, check: bool = True, timeout: float | None = None):
     command = [sys.executable, "-m", "nbgrader", *args]
-    result = subprocess.run(command, cwd=cwd, env=nbgrader_env(), capture_output=True, text=True)
+    result = subprocess.run(command, cwd=cwd, env=nbgrader_env(), capture_output=True, text=True, timeout=timeout,
+                            preexec_fn=_die_with_parent)  # fmt: skip
     if check and result.returncode != 0:
         raise GradingError(f"nbgrader {' '.join(args)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
     return result
@@ -60,15 +78,22 @@ def run_nbgrader(*args: str, cwd: Path = AUTOGRADER_DIR, check: bool = True) -> 
 # ------------------------------------------------------------------------------------------- release
 
 
-def release(selected: list[str] | None = None, release_dir: Path | None = None, db: Path | None = None) -> list[Path]:
+def release(
+    selected: list[str] | None = None,
+    release_dir: Path | None = None,
+    db: Path | None = None,
+    solutions: Path = SOLUTIONS,
+) -> list[Path]:
     """Regenerate ``notebooks/<lab>/`` from ``solutions/<lab>/`` with nbgrader generate_assignment."""
     written = []
-    for lab in selected or labs():
+    for lab in selected or labs(solutions):
         args = ["generate_assignment", lab, "--force", "--log-level=WARN"]
         if release_dir is not None:
             args.append(f"--CourseDirectory.release_directory={Path(release_dir).resolve()}")
         if db is not None:
             args.append(f"--CourseDirectory.db_url=sqlite:///{Path(db).resolve()}")
+        if Path(solutions).resolve() != SOLUTIONS:
+            args.append(f"--CourseDirectory.source_directory={Path(solutions).resolve()}")
         run_nbgrader(*args)
         written.append((Path(release_dir) if release_dir else NOTEBOOKS) / lab / f"{lab}.ipynb")
     return written
@@ -79,14 +104,17 @@ def release(selected: list[str] | None = None, release_dir: Path | None = None, 
 
 @dataclass
 class GradeResult:
-    """What grading one submission produced: plain data, safe to send between processes."""
+    """What grading one submission produced: plain data, safe to send between processes (and to Dask)."""
 
     student: str
     lab: str
     scores: dict[str, float] = field(default_factory=dict)
     max_scores: dict[str, float] = field(default_factory=dict)
+    messages: dict[str, str] = field(default_factory=dict)  # test cell -> why it failed (student-facing)
     seconds: float = 0.0
-    problems: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # for the tutor: submission and grading problems
+    reason: str = ""  # why the notebook did not run to the end (kernel died, limit), empty when it did
+    sandbox: str = ""
     feedback_html: str = ""
     digest: str = ""
 
@@ -98,30 +126,47 @@ class GradeResult:
     def max_total(self) -> float:
         return float(sum(self.max_scores.values()))
 
+    def to_dict(self) -> dict:
+        return asdict(self)
 
-def _course_config(root: Path) -> None:
+
+def _write_course_config(root: Path, overrides: dict | None = None) -> None:
     """A private course that shares every setting of autograder/nbgrader_config.py, with its own folders."""
-    (root / "nbgrader_config.py").write_text(
-        "c = get_config()  # noqa: F821\n"
-        f"_course = {str(AUTOGRADER_DIR / 'nbgrader_config.py')!r}\n"
-        "exec(compile(open(_course).read(), _course, 'exec'), {**globals(), '__file__': _course})\n"
-        f"c.CourseDirectory.root = {str(root)!r}\n"
-        "c.CourseDirectory.source_directory = 'source'\n"
-        "c.CourseDirectory.release_directory = 'release'\n"
-        f"c.CourseDirectory.db_url = 'sqlite:///{root / 'gradebook.db'}'\n"
-    )
+    lines = [
+        "c = get_config()  # noqa: F821",
+        f"_course = {str(COURSE_CONFIG)!r}",
+        "exec(compile(open(_course).read(), _course, 'exec'), {**globals(), '__file__': _course})",
+        f"c.CourseDirectory.root = {str(root)!r}",
+        "c.CourseDirectory.source_directory = 'source'",
+        "c.CourseDirectory.release_directory = 'release'",
+        f"c.CourseDirectory.db_url = 'sqlite:///{root / 'gradebook.db'}'",
+    ]
+    for key, value in (overrides or {}).items():
+        section, _, name = key.rpartition(".")
+        lines.append(f"c.{section}.{name} = {value!r}")
+    (root / "nbgrader_config.py").write_text("\n".join(lines) + "\n")
 
 
-def check_submission(lab: str, notebook_bytes: bytes) -> list[str]:
+def prepare_template(lab: str, source_dir: Path, target: Path, config: dict | None = None) -> Path:
+    """A course with ``lab`` generated (gradebook + release): copy it per submission instead of regenerating."""
+    target = Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    _write_course_config(target, config)
+    shutil.copytree(source_dir, target / "source" / lab, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    run_nbgrader("generate_assignment", lab, "--log-level=WARN", cwd=target)
+    return target
+
+
+def check_submission(lab: str, notebook_bytes: bytes, source_notebook: Path | None = None) -> list[str]:
     """Problems with a submitted notebook that grading will work around (reported, never fatal)."""
-    problems = []
     try:
         submitted = nbformat.reads(notebook_bytes.decode("utf-8"), as_version=4)
     except Exception as error:  # any parse failure is the student's file, not our crash
         return [f"not a readable notebook ({type(error).__name__}: {str(error)[:200]})"]
-    source = nbformat.read(SOLUTIONS / lab / f"{lab}.ipynb", as_version=4)
+    source = nbformat.read(source_notebook or SOLUTIONS / lab / f"{lab}.ipynb", as_version=4)
     expected = {c.metadata["nbgrader"]["grade_id"]: c.cell_type for c in source.cells if "nbgrader" in c.metadata}
     seen: dict[str, int] = {}
+    problems = []
     for cell in submitted.cells:
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         if grade_id:
@@ -130,32 +175,88 @@ def check_submission(lab: str, notebook_bytes: bytes) -> list[str]:
                 problems.append(f"cell {grade_id!r} was changed from {expected[grade_id]} to {cell.cell_type}")
     problems += [f"duplicated grade_id {g!r} ({n} cells): copied cell?" for g, n in seen.items() if n > 1]
     problems += [f"cell {g!r} is missing (deleted?)" for g in expected if g not in seen]
+    flagged = suspicious_code(submitted)
+    if flagged:
+        problems.append("flagged for review (tampering?): " + ", ".join(flagged))
     return problems
 
 
-def grade_submission(lab: str, student: str, notebook_bytes: bytes, keep: Path | None = None) -> GradeResult:
-    """Autograde one student's notebook for ``lab`` in a private temporary nbgrader course."""
+SUSPICIOUS = {
+    "monkeypatching a function's code": r"__code__",
+    "IPython transformers": r"ast_transformers|input_transformers",
+    "exception display": r"set_custom_exc|showtraceback|excepthook|CustomTB",
+    "tracing": r"settrace|setprofile|_getframe|f_lineno",
+    "builtins": r"\bbuiltins\b|__builtins__",
+    "sys.modules": r"sys\.modules",
+    "the checks": r"(checks|numpy\.testing|np\.testing)\.\w+\s*=(?!=)",
+    "the kernel": r"get_ipython\(\)\.(kernel|events|run_cell|displayhook)|_course_grading_guard",
+    "ctypes / gc": r"\bctypes\b|gc\.get_(objects|referrers)",
+    "killing the kernel": r"os\._exit|os\.kill|signal\.",
+}
+
+
+def suspicious_code(notebook) -> list[str]:
+    """What the student-editable cells do that honest answers never need (a hint for the tutor, not a penalty)."""
+    text = "\n".join(
+        cell.source
+        for cell in notebook.cells
+        if cell.cell_type == "code" and not cell.get("metadata", {}).get("nbgrader", {}).get("locked")
+    )
+    return [label for label, pattern in SUSPICIOUS.items() if re.search(pattern, text)]
+
+
+def grade_submission(
+    lab: str,
+    student: str,
+    notebook_bytes: bytes,
+    source_dir: Path | None = None,
+    template: Path | None = None,
+    config: dict | None = None,
+    keep: Path | None = None,
+    timeout: float = 3600,
+) -> GradeResult:
+    """Autograde one student's notebook for ``lab`` in a private temporary nbgrader course.
+
+    ``source_dir`` is the lab's source folder (default ``solutions/<lab>``); ``template`` a course made by
+    ``prepare_template`` (faster; takes precedence); ``config`` overrides settings (``{"Execute.timeout": 10}``).
+    """
+    from autograder import sandbox
+
     started = time.perf_counter()
+    source_dir = Path(source_dir or SOLUTIONS / lab)
     result = GradeResult(student, lab, digest=hashlib.sha256(notebook_bytes).hexdigest())
-    result.problems = check_submission(lab, notebook_bytes)
+    result.problems = check_submission(lab, notebook_bytes, source_dir / f"{lab}.ipynb")
+    available, why = sandbox.sandbox_status()
+    result.sandbox = why if available else f"UNSANDBOXED: {why}"
     with tempfile.TemporaryDirectory(prefix=f"grade-{lab}-") as temporary:
-        root = Path(temporary)
-        _course_config(root)
-        shutil.copytree(SOLUTIONS / lab, root / "source" / lab)
-        run_nbgrader("generate_assignment", lab, "--log-level=WARN", cwd=root)
+        root = Path(temporary) / "course"
+        if template is not None:
+            shutil.copytree(template, root)
+            _write_course_config(root, config)
+        else:
+            prepare_template(lab, source_dir, root, config)
         target = root / "submitted" / student / lab
         target.mkdir(parents=True)
         (target / f"{lab}.ipynb").write_bytes(notebook_bytes)
         graded = run_nbgrader("autograde", lab, f"--student={student}", "--force", "--log-level=WARN", cwd=root,
-                              check=False)  # fmt: skip
+                              check=False, timeout=timeout)  # fmt: skip
         if graded.returncode != 0:
-            result.problems.append("autograde failed: " + (graded.stderr.strip().splitlines() or ["?"])[-1][:300])
+            lines = [line for line in graded.stderr.splitlines() if line.strip() and "Please see the" not in line]
+            last = (lines or ["?"])[-1][:300]
+            result.problems.append("autograde failed: " + " | ".join(line.strip() for line in lines[-6:])[-1500:])
+            result.reason = result.reason or f"grading failed: {last}"
         result.scores, result.max_scores = _read_scores(root, lab, student)
+        autograded = root / "autograded" / student / lab / f"{lab}.ipynb"
+        if autograded.exists():
+            result.messages, reason = _read_messages(autograded)
+            result.reason = result.reason or reason
         feedback = run_nbgrader("generate_feedback", lab, f"--student={student}", "--force", "--log-level=WARN",
-                                cwd=root, check=False)  # fmt: skip
+                                cwd=root, check=False, timeout=600)  # fmt: skip
         html = root / "feedback" / student / lab / f"{lab}.html"
         if feedback.returncode == 0 and html.exists():
             result.feedback_html = html.read_text()
+        elif autograded.exists():
+            result.problems.append("feedback generation failed")
         if keep is not None:
             shutil.copytree(root, keep, dirs_exist_ok=True)
     result.seconds = time.perf_counter() - started
@@ -179,22 +280,38 @@ def _read_scores(root: Path, lab: str, student: str) -> tuple[dict[str, float], 
     return scores, maxima
 
 
-def _grade_job(args: tuple[str, str, bytes]) -> GradeResult:
+def _read_messages(autograded: Path) -> tuple[dict[str, str], str]:
+    """Per test cell, the first error's message; and why the notebook stopped early, if it did."""
+    notebook = nbformat.read(autograded, as_version=4)
+    messages, reason = {}, ""
+    for cell in notebook.cells:
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if errors and meta.get("grade"):
+            messages[meta["grade_id"]] = f"{errors[0].get('ename')}: {errors[0].get('evalue', '')}"[:500]
+        for error in errors:
+            if error.get("ename") in ("KernelDied", "CellTimeoutError") and not reason:
+                reason = error.get("evalue", "")
+            elif error.get("ename") == "NotRun" and not reason:
+                reason = error.get("evalue", "")
+    return messages, reason
+
+
+def _grade_job(job: dict) -> GradeResult:
     try:
-        return grade_submission(*args)
+        return grade_submission(**job)
     except Exception as error:  # one broken submission never stops the batch
-        lab, student, blob = args
-        return GradeResult(student, lab, problems=[f"grading crashed: {type(error).__name__}: {error}"[:500]],
-                           digest=hashlib.sha256(blob).hexdigest())  # fmt: skip
+        problem = f"grading crashed: {type(error).__name__}: {error}"[:500]
+        digest = hashlib.sha256(job["notebook_bytes"]).hexdigest()
+        return GradeResult(job["student"], job["lab"], problems=[problem], reason="grading crashed", digest=digest)
 
 
 # ---------------------------------------------------------------------------------------- submissions
 
 
 def collect_submissions(lab: str, location: Path) -> tuple[dict[str, bytes], list[str]]:
-    """Read ``<location>/<student>/<lab>.ipynb`` (folders or ``<student>.zip``); report what is wrong."""
+    """Read ``<location>/<student>/<lab>.ipynb`` (folders or ``<student>.zip``, or one zip of such folders)."""
     location = Path(location)
-    submissions: dict[str, bytes] = {}
     problems: list[str] = []
     if location.is_file() and location.suffix == ".zip":
         entries = _zip_entries(location, problems)
@@ -202,20 +319,24 @@ def collect_submissions(lab: str, location: Path) -> tuple[dict[str, bytes], lis
         entries = []
         for path in sorted(location.iterdir()):
             if path.is_dir():
-                entries.append((path.name, {p.name: p.read_bytes() for p in path.rglob("*.ipynb")}))
+                files = {
+                    p.name: p.read_bytes() for p in sorted(path.rglob("*.ipynb")) if ".ipynb_checkpoints" not in p.parts
+                }
+                entries.append((path.name, files))
             elif path.suffix == ".zip":
                 entries += _zip_entries(path, problems, student=path.stem)
             else:
                 problems.append(f"{path.name}: not a student folder or zip; ignored")
     else:
         raise GradingError(f"{location}: expected a folder of submissions or a .zip")
+    submissions: dict[str, bytes] = {}
     for student, files in entries:
-        if not student or any(ch not in VALID_STUDENT_ID for ch in student):
+        if not VALID_STUDENT_ID.match(student or ""):
             problems.append(f"{student!r}: bad student id (letters, digits, _ - . only); ignored")
             continue
         wanted = f"{lab}.ipynb"
         if wanted not in files:
-            problems.append(f"{student}: no {wanted} (found {sorted(files) or 'nothing'}); graded as missing")
+            problems.append(f"{student}: no {wanted} (found {sorted(files) or 'nothing'}); not graded")
             continue
         extra = sorted(set(files) - {wanted})
         if extra:
@@ -231,6 +352,11 @@ def _zip_entries(path: Path, problems: list[str], student: str | None = None) ->
             for info in archive.infolist():
                 if info.is_dir() or "__MACOSX" in info.filename or not info.filename.endswith(".ipynb"):
                     continue
+                if ".ipynb_checkpoints" in info.filename:
+                    continue
+                if info.file_size > 100 * 1024**2:
+                    problems.append(f"{path.name}: {info.filename} is larger than 100 MB; ignored")
+                    continue
                 parts = Path(info.filename).parts
                 owner = student or (parts[0] if len(parts) > 1 else path.stem)
                 grouped.setdefault(owner, {})[parts[-1]] = archive.read(info)
@@ -243,72 +369,122 @@ def _zip_entries(path: Path, problems: list[str], student: str | None = None) ->
 # -------------------------------------------------------------------------------------- the batch
 
 
-def grade_batch(lab: str, location: Path, workers: int = 1, db: Path = COURSE_DB, csv_path: Path | None = None):
-    """Grade every submission of ``lab`` in ``location`` with ``workers`` processes; write gradebook + CSV."""
-    if lab not in labs():
-        raise GradingError(f"unknown lab {lab!r}; labs: {labs()}")
+def grade_batch(
+    lab: str,
+    location: Path,
+    workers: int = 1,
+    db: Path = COURSE_DB,
+    csv_path: Path | None = None,
+    solutions: Path = SOLUTIONS,
+    config: dict | None = None,
+    force: bool = False,
+    log=print,
+) -> list[GradeResult]:
+    """Grade every submission of ``lab`` in ``location`` with ``workers`` processes; write gradebook + CSV.
+
+    Resumable and idempotent: a submission whose content is already graded (same hash) is skipped, and each
+    result is committed as soon as it arrives, so a killed run loses only the submissions in flight.
+    """
+    from autograder import sandbox
+
+    if lab not in labs(solutions):
+        raise GradingError(f"unknown lab {lab!r}; labs: {labs(solutions)}")
+    db, csv_path = Path(db), Path(csv_path or Path(db).parent / "grades.csv")
+    available, why = sandbox.sandbox_status()
+    if available:
+        log(f"[sandbox] {why}")
+    else:
+        log("!" * 100 + f"\n[sandbox] UNAVAILABLE: {why}\n[sandbox] kernels run WITHOUT network/file-system "
+            "isolation (resource limits only). Do not grade untrusted work like this.\n" + "!" * 100)  # fmt: skip
     submissions, problems = collect_submissions(lab, location)
     for problem in problems:
-        print(f"[submissions] {problem}", file=sys.stderr)
-    done = _already_graded(db, lab, submissions)
-    todo = {s: b for s, b in submissions.items() if s not in done}
+        log(f"[submissions] {problem}")
+    ensure_assignment(db, lab, solutions)
+    done = set() if force else _already_graded(db, lab, submissions)
     if done:
-        print(f"{len(done)} submission(s) unchanged since last grading: skipped")
+        log(f"{len(done)} submission(s) unchanged since last grading: skipped")
+    todo = {s: b for s, b in sorted(submissions.items()) if s not in done}
     results: list[GradeResult] = []
-    jobs = [(lab, student, blob) for student, blob in sorted(todo.items())]
-    if workers <= 1:
-        iterator = map(_grade_job, jobs)
-        for result in iterator:
-            _record(db, result)
-            results.append(result)
-            print(_line(result))
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for future in as_completed([pool.submit(_grade_job, job) for job in jobs]):
-                result = future.result()
-                _record(db, result)  # the coordinator is the only writer
+    if todo:
+        with tempfile.TemporaryDirectory(prefix=f"template-{lab}-") as temporary:
+            template = prepare_template(lab, Path(solutions) / lab, Path(temporary) / "course", config)
+            jobs = [dict(lab=lab, student=s, notebook_bytes=b, source_dir=Path(solutions) / lab, template=template,
+                         config=config) for s, b in todo.items()]  # fmt: skip
+            for result in _run_jobs(jobs, workers):
+                _record(db, result)  # the coordinator is the only writer, one committed result at a time
+                write_csv(db, csv_path)
                 results.append(result)
-                print(_line(result))
-    write_csv(db, csv_path or db.parent / "grades.csv")
+                log(result_line(result))
+    write_csv(db, csv_path)
     return results
 
 
-def _line(result: GradeResult) -> str:
+def _run_jobs(jobs: list[dict], workers: int):
+    if workers <= 1 or len(jobs) <= 1:
+        yield from map(_grade_job, jobs)
+        return
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), initializer=_die_with_parent) as pool:
+        futures = [pool.submit(_grade_job, job) for job in jobs]
+        for future in as_completed(futures):
+            yield future.result()
+
+
+def result_line(result: GradeResult) -> str:
     note = f"  ({'; '.join(result.problems)})" if result.problems else ""
+    stopped = f"  [stopped: {result.reason}]" if result.reason else ""
     score = f"{result.total:5.1f} / {result.max_total:4.1f}"
-    return f"{result.lab} {result.student:<20} {score}  {result.seconds:6.1f} s{note}"
+    return f"{result.lab} {result.student:<20} {score}  {result.seconds:6.1f} s{stopped}{note}"
 
 
 RESULTS_TABLE = """CREATE TABLE IF NOT EXISTS course_results (
     lab TEXT, student TEXT, digest TEXT, total REAL, max_total REAL, seconds REAL, scores TEXT, problems TEXT,
-    feedback_html TEXT, PRIMARY KEY (lab, student))"""
+    feedback_html TEXT, max_scores TEXT, messages TEXT, reason TEXT, sandbox TEXT, graded_at REAL,
+    PRIMARY KEY (lab, student))"""
+RESULT_COLUMNS = ("lab", "student", "digest", "total", "max_total", "seconds", "scores", "problems", "feedback_html",
+                  "max_scores", "messages", "reason", "sandbox", "graded_at")  # fmt: skip
 
 
-def _connect(db: Path):
-    import sqlite3
-
+def connect(db: Path) -> sqlite3.Connection:
     connection = sqlite3.connect(db, timeout=60)
     connection.execute(RESULTS_TABLE)
     return connection
 
 
+def ensure_assignment(db: Path, lab: str, solutions: Path = SOLUTIONS) -> None:
+    """The course gradebook knows ``lab`` (its notebooks and grade cells), as after ``nbgrader generate_assignment``."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    if Path(db).exists():
+        with Gradebook(f"sqlite:///{db}") as gradebook:
+            try:
+                if gradebook.find_assignment(lab).notebooks:
+                    return
+            except MissingEntry:
+                pass
+    with tempfile.TemporaryDirectory(prefix="release-") as temporary:
+        release([lab], release_dir=Path(temporary), db=db, solutions=solutions)
+
+
 def _already_graded(db: Path, lab: str, submissions: dict[str, bytes]) -> set[str]:
     if not Path(db).exists():
         return set()
-    with _connect(db) as connection:
+    with connect(db) as connection:
         rows = dict(connection.execute("SELECT student, digest FROM course_results WHERE lab = ?", (lab,)))
     return {s for s, blob in submissions.items() if rows.get(s) == hashlib.sha256(blob).hexdigest()}
 
 
 def _record(db: Path, result: GradeResult) -> None:
-    """Write one result into the course gradebook: nbgrader's tables and the course_results table, atomically."""
+    """nbgrader's tables first, then the course_results row (one transaction): the row marks the result done."""
     _record_nbgrader(db, result)
-    with _connect(db) as connection:
+    row = {**result.to_dict(), "total": result.total, "max_total": result.max_total, "graded_at": time.time()}
+    for key in ("scores", "max_scores", "messages", "problems"):
+        row[key] = json.dumps(row[key])
+    with connect(db) as connection:
         connection.execute(
-            "INSERT OR REPLACE INTO course_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (result.lab, result.student, result.digest, result.total, result.max_total, result.seconds,
-             json.dumps(result.scores), json.dumps(result.problems), result.feedback_html),
-        )  # fmt: skip
+            f"INSERT OR REPLACE INTO course_results ({', '.join(RESULT_COLUMNS)}) "
+            f"VALUES ({', '.join('?' for _ in RESULT_COLUMNS)})",
+            [row[column] for column in RESULT_COLUMNS],
+        )
 
 
 def _record_nbgrader(db: Path, result: GradeResult) -> None:
@@ -318,10 +494,6 @@ def _record_nbgrader(db: Path, result: GradeResult) -> None:
 
     warnings.filterwarnings("ignore", message=".*not in session.*")  # nbgrader's add_submission, harmless
     with Gradebook(f"sqlite:///{db}") as gradebook:
-        try:
-            gradebook.find_assignment(result.lab)
-        except MissingEntry:
-            return  # the course gradebook has no such assignment yet: run `release` first
         gradebook.update_or_create_student(result.student)
         try:
             gradebook.remove_submission(result.lab, result.student)
@@ -334,32 +506,69 @@ def _record_nbgrader(db: Path, result: GradeResult) -> None:
         gradebook.db.commit()
 
 
+def load_results(db: Path = COURSE_DB, lab: str | None = None) -> list[dict]:
+    """Rows of course_results as dicts (JSON columns decoded)."""
+    if not Path(db).exists():
+        return []
+    with connect(db) as connection:
+        connection.row_factory = sqlite3.Row
+        query = "SELECT * FROM course_results" + (" WHERE lab = ?" if lab else "") + " ORDER BY lab, student"
+        rows = [dict(row) for row in connection.execute(query, (lab,) if lab else ())]
+    for row in rows:
+        for key in ("scores", "max_scores", "messages", "problems"):
+            row[key] = json.loads(row[key] or ("[]" if key == "problems" else "{}"))
+    return rows
+
+
 def write_csv(db: Path, path: Path) -> Path:
-    with _connect(db) as connection:
-        rows = connection.execute(
-            "SELECT lab, student, total, max_total, seconds, problems FROM course_results ORDER BY lab, student"
-        ).fetchall()
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["lab", "student", "score", "max_score", "seconds", "problems"])
-    for lab, student, total, max_total, seconds, problems in rows:
-        writer.writerow(
-            [lab, student, f"{total:g}", f"{max_total:g}", f"{seconds:.1f}", "; ".join(json.loads(problems))]
-        )
+    writer.writerow(["lab", "student", "score", "max_score", "seconds", "stopped", "problems"])
+    for row in load_results(db):
+        writer.writerow([row["lab"], row["student"], f"{row['total']:g}", f"{row['max_total']:g}",
+                         f"{row['seconds']:.1f}", row["reason"] or "", "; ".join(row["problems"])])  # fmt: skip
     temporary = Path(path).with_suffix(".csv.tmp")
     temporary.write_text(buffer.getvalue())
     temporary.replace(path)
     return Path(path)
 
 
-# --------------------------------------------------------------------------------------- submissions
+def write_feedback(db: Path, target: Path, lab: str | None = None) -> list[Path]:
+    """feedback/<student>/<lab>/<lab>.html from the stored results (hidden tests never included)."""
+    written = []
+    for row in load_results(db, lab):
+        if row["feedback_html"]:
+            path = Path(target) / row["student"] / row["lab"] / f"{row['lab']}.html"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(row["feedback_html"])
+            written.append(path)
+    return written
 
 
-def reference_submission(lab: str) -> bytes:
-    """The reference answers as a student would submit them: the solution notebook without hidden tests."""
-    notebook = nbformat.read(SOLUTIONS / lab / f"{lab}.ipynb", as_version=4)
+# --------------------------------------------------------------------------------- sample submissions
+
+
+def reference_submission(lab: str, solutions: Path = SOLUTIONS, release_dir: Path = NOTEBOOKS) -> bytes:
+    """The reference answers pasted into the student notebook: what a perfect student submits."""
+    source = nbformat.read(Path(solutions) / lab / f"{lab}.ipynb", as_version=4)
+    answers = {
+        cell.metadata["nbgrader"]["grade_id"]: "\n".join(
+            line for line in cell.source.splitlines() if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")
+        )
+        for cell in source.cells
+        if cell.get("metadata", {}).get("nbgrader", {}).get("solution")
+    }
+    released = Path(release_dir) / lab / f"{lab}.ipynb"
+    if released.exists():
+        notebook = nbformat.read(released, as_version=4)
+    else:  # not released yet: the solution notebook without its hidden tests
+        notebook = source
+        for cell in notebook.cells:
+            cell.source = _strip_between(cell.source, "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
     for cell in notebook.cells:
-        cell.source = _strip_between(cell.source, "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            cell.source = answers[grade_id]
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
     return nbformat.writes(notebook).encode()

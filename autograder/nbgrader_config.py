@@ -8,13 +8,21 @@ submission in a temporary course that loads this file first, so the settings bel
 import os
 import sys
 
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import (
+    AssignLatePenalties,
+    CheckCellMetadata,
+    ClearHiddenTests,
+    GetGrades,
+    LimitOutput,
+    SaveAutoGrades,
+)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # so nbgrader finds autograder.preprocessors
 
-from autograder.preprocessors import HideTestTracebacks  # noqa: E402
+from autograder.executor import GuardedExecute  # noqa: E402
+from autograder.preprocessors import HideTestTracebacks, StripLogNoise  # noqa: E402
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
 
@@ -24,13 +32,33 @@ c.CourseDirectory.source_directory = os.path.join("..", "solutions")
 c.CourseDirectory.release_directory = os.path.join("..", "notebooks")
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(HERE, "gradebook.db")
 
-# nbgrader reads Execute.timeout (not ExecutePreprocessor.timeout): seconds per cell.
+# Autograde: nbgrader's pipeline with Execute replaced by GuardedExecute (autograder/executor.py: sandboxed kernel,
+# limits, tamper guard, graded-through kernel crashes) and IgnorePattern by StripLogNoise (line-based).
+c.Autograde.autograde_preprocessors = [
+    GuardedExecute,
+    StripLogNoise,
+    ClearMetadataPreprocessor,
+    LimitOutput,
+    SaveAutoGrades,
+    AssignLatePenalties,
+    CheckCellMetadata,
+]
+# nbgrader reads Execute.timeout (not ExecutePreprocessor.timeout): wall-clock seconds per cell.
 c.Execute.timeout = 300
 c.Execute.kernel_name = "dlcourse"
 c.Execute.interrupt_on_timeout = True
+c.GuardedExecute.notebook_timeout = 1200  # wall-clock seconds per notebook
+c.GuardedExecute.cell_cpu_timeout = 600  # CPU seconds per cell (all threads of the kernel)
+c.GuardedExecute.cell_output_bytes = 1_000_000  # output a cell keeps
+c.GuardedExecute.notebook_output_bytes = 50_000_000  # output that gets the kernel killed
+# Memory cap, CPU seconds per notebook, largest file written: see autograder/sandbox.py (Limits).
+c.SandboxedKernelManager.limits = {"memory_bytes": 8 * 1024**3, "notebook_cpu_s": 1800, "file_bytes": 512 * 1024**2}
+# Refuse to grade without bubblewrap instead of grading with resource limits only and a loud warning:
+# c.SandboxedKernelManager.require_sandbox = True
 
 # Any stderr output fails a test cell. The course kernel is quiet (tensorflow-cpu, TF_CPP_MIN_LOG_LEVEL=3);
-# should TensorFlow/absl still print their start-up lines, they are removed before grading, on purpose.
+# should TensorFlow/absl/Keras still print their own lines, StripLogNoise removes them before grading, on purpose.
+# (nbgrader's IgnorePattern stays configured for `nbgrader validate`-style pipelines that use it.)
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = (
     r"(WARNING: All log messages before absl::InitializeLog\(\)|[IWE]\d{4} [\d:. ]+\S+\.cc:\d+\]).*"
