@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -44,7 +46,8 @@ def run(part: str, workers: int, extra: list[str]) -> dict:
         done = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True)
         seconds = time.perf_counter() - started
         rows = json.loads(timings.read_text()) if timings.exists() else []
-    summary = next((line for line in reversed(done.stdout.splitlines()) if " in " in line and "=" in line), "")
+    outcome = re.compile(r"\d+ (passed|failed|errors?|skipped|deselected)\b.* in [\d.]+s|no tests ran")
+    summary = next((line for line in reversed(done.stdout.splitlines()) if outcome.search(line)), "")
     return {"part": part, "workers": workers, "seconds": seconds, "returncode": done.returncode,
             "summary": summary.strip("= "), "notebooks": rows, "tail": done.stdout[-3000:]}  # fmt: skip
 
@@ -74,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     for part in arguments.parts.split(","):
         by_mode = {}
         for mode in arguments.modes.split(","):
-            result = run(part, arguments.workers if mode == "parallel" else 0, arguments.pytest_args.split())
+            result = run(part, arguments.workers if mode == "parallel" else 0, shlex.split(arguments.pytest_args))
             print_run(result)
             results.append(result)
             by_mode[mode] = result["seconds"]
