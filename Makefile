@@ -31,6 +31,10 @@ $(STAMP): requirements.txt pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(PY) -m course_utils.kernel
+	@# The grading sandbox uses bubblewrap (Debian package); without it grading says so loudly and runs unsandboxed.
+	@command -v bwrap >/dev/null || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+		(apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null) || \
+		echo "WARNING: bubblewrap not installed: student kernels will not be sandboxed"; }
 	touch $(STAMP)
 
 install: $(STAMP)
