@@ -153,7 +153,9 @@ def prepare_template(lab: str, source_dir: Path, target: Path, config: dict | No
     target.mkdir(parents=True, exist_ok=True)
     _write_course_config(target, config)
     shutil.copytree(source_dir, target / "source" / lab, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    run_nbgrader("generate_assignment", lab, "--log-level=WARN", cwd=target)
+    generated = run_in_process(target, "generate_assignment", lab)
+    if not generated["success"]:
+        raise GradingError(f"nbgrader generate_assignment {lab} failed:\n{generated.get('error') or generated['log']}")
     return target
 
 
@@ -188,7 +190,7 @@ SUSPICIOUS = {
     "tracing": r"settrace|setprofile|_getframe|f_lineno",
     "builtins": r"\bbuiltins\b|__builtins__",
     "sys.modules": r"sys\.modules",
-    "the checks": r"(checks|numpy\.testing|np\.testing)\.\w+\s*=(?!=)",
+    "the checks": r"(checks|numpy\.testing|np\.testing|npt)\.\w+\s*=(?!=)|\.(fail|check\w*|assert_\w+)\s*=(?!=)",
     "the kernel": r"get_ipython\(\)\.(kernel|events|run_cell|displayhook)|_course_grading_guard",
     "ctypes / gc": r"\bctypes\b|gc\.get_(objects|referrers)",
     "killing the kernel": r"os\._exit|os\.kill|signal\.",
@@ -213,7 +215,6 @@ def grade_submission(
     template: Path | None = None,
     config: dict | None = None,
     keep: Path | None = None,
-    timeout: float = 3600,
 ) -> GradeResult:
     """Autograde one student's notebook for ``lab`` in a private temporary nbgrader course.
 
@@ -237,11 +238,11 @@ def grade_submission(
             prepare_template(lab, source_dir, root, config)
         target = root / "submitted" / student / lab
         target.mkdir(parents=True)
-        (target / f"{lab}.ipynb").write_bytes(notebook_bytes)
-        graded = run_nbgrader("autograde", lab, f"--student={student}", "--force", "--log-level=WARN", cwd=root,
-                              check=False, timeout=timeout)  # fmt: skip
-        if graded.returncode != 0:
-            lines = [line for line in graded.stderr.splitlines() if line.strip() and "Please see the" not in line]
+        released = root / "release" / lab / f"{lab}.ipynb"
+        (target / f"{lab}.ipynb").write_bytes(restore_deleted_cells(notebook_bytes, released, result.problems))
+        graded = run_in_process(root, "autograde", lab, student)
+        if not graded["success"]:
+            lines = [line for line in (graded.get("error") or graded.get("log") or "").splitlines() if line.strip()]
             last = (lines or ["?"])[-1][:300]
             result.problems.append("autograde failed: " + " | ".join(line.strip() for line in lines[-6:])[-1500:])
             result.reason = result.reason or f"grading failed: {last}"
@@ -250,17 +251,92 @@ def grade_submission(
         if autograded.exists():
             result.messages, reason = _read_messages(autograded)
             result.reason = result.reason or reason
-        feedback = run_nbgrader("generate_feedback", lab, f"--student={student}", "--force", "--log-level=WARN",
-                                cwd=root, check=False, timeout=600)  # fmt: skip
-        html = root / "feedback" / student / lab / f"{lab}.html"
-        if feedback.returncode == 0 and html.exists():
-            result.feedback_html = html.read_text()
-        elif autograded.exists():
-            result.problems.append("feedback generation failed")
+            feedback = run_in_process(root, "generate_feedback", lab, student)
+            html = root / "feedback" / student / lab / f"{lab}.html"
+            if feedback["success"] and html.exists():
+                result.feedback_html = html.read_text()
+            else:
+                result.problems.append("feedback generation failed")
+        if not result.feedback_html:
+            result.feedback_html = fallback_feedback(result)
         if keep is not None:
             shutil.copytree(root, keep, dirs_exist_ok=True)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def run_in_process(root: Path, action: str, lab: str, student: str | None = None) -> dict:
+    """``nbgrader <action> <lab> --student=<student>`` in this process, with the course config of ``root``.
+
+    Importing nbgrader costs seconds per process; a grading worker pays it once instead of twice per submission.
+    Returns nbgrader's ``{"success": bool, "log": str, "error": str}``.
+    """
+    import warnings
+
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config.loader import PyFileConfigLoader
+
+    warnings.filterwarnings("ignore", message=".*not in session.*")  # nbgrader's own SQLAlchemy usage, harmless
+    os.environ["PATH"] = nbgrader_env()["PATH"]  # nbgrader runs alembic from PATH when it creates a gradebook
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+    api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+    if action == "autograde":
+        return api.autograde(lab, student, force=True, create=True)
+    if action == "generate_feedback":
+        return api.generate_feedback(lab, student, force=True)
+    if action == "generate_assignment":
+        return api.generate_assignment(lab, force=True, create=True)
+    raise ValueError(f"unknown nbgrader action {action!r}")
+
+
+def restore_deleted_cells(notebook_bytes: bytes, released: Path, problems: list[str]) -> bytes:
+    """Put back locked cells (tests, set-up) the student deleted, after the cell that preceded them in the release.
+
+    nbgrader restores the *content* of edited locked cells from the gradebook, but a deleted test cell simply does
+    not run (and nbgrader then reports a missing cell). Re-inserting it makes the test run, and fail, as it should.
+    """
+    try:
+        submitted = nbformat.reads(notebook_bytes.decode("utf-8"), as_version=4)
+    except Exception:  # unreadable: nbgrader reports it
+        return notebook_bytes
+    reference = nbformat.read(released, as_version=4)
+
+    def grade_id(cell):
+        return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+    present = {grade_id(cell) for cell in submitted.cells}
+    restored = []
+    for position, cell in enumerate(reference.cells):
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if not meta.get("locked") or grade_id(cell) in present:
+            continue
+        previous = next((grade_id(c) for c in reversed(reference.cells[:position]) if grade_id(c) in present), None)
+        index = next((i + 1 for i, c in enumerate(submitted.cells) if grade_id(c) == previous), 0)
+        submitted.cells.insert(index, nbformat.from_dict(dict(cell)))
+        present.add(grade_id(cell))
+        restored.append(grade_id(cell))
+    if not restored:
+        return notebook_bytes
+    problems.append(f"deleted locked cell(s) {restored} restored before grading")
+    return nbformat.writes(submitted).encode()
+
+
+def fallback_feedback(result: GradeResult) -> str:
+    """A plain feedback page for a submission nbgrader could not grade (so that every student gets one)."""
+    import html
+
+    items = "".join(f"<li>{html.escape(problem)}</li>" for problem in result.problems) or "<li>unknown</li>"
+    rows = "".join(
+        f"<tr><td>{html.escape(cell)}</td><td>{result.scores.get(cell, 0):g} / {points:g}</td></tr>"
+        for cell, points in result.max_scores.items()
+    )
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(result.lab)}: feedback</title></head>"
+        f"<body><h1>{html.escape(result.lab)}: {html.escape(result.student)}</h1>"
+        f"<p>Your notebook could not be graded automatically; a tutor will look at it. What we found:</p>"
+        f"<ul>{items}</ul><table><tr><th>test</th><th>score</th></tr>{rows}</table></body></html>"
+    )
 
 
 def _read_scores(root: Path, lab: str, student: str) -> tuple[dict[str, float], dict[str, float]]:

@@ -26,6 +26,7 @@ import functools
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -110,6 +111,7 @@ def bwrap_args(workdir: Path, socket_dir: Path, read_only: list[Path], env: dict
     args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", "/tmp/home"]
     # The working copy and the socket folder come last: a bind over the fresh /tmp when they live in /tmp.
     args += ["--bind", str(workdir), str(workdir), "--bind", str(socket_dir), str(socket_dir), "--chdir", str(workdir)]
+    args += ["--remount-ro", "/"]  # the sandbox's own root (and the folders bwrap made in it) is read-only too
     for key, value in sorted(env.items()):
         args += ["--setenv", key, value]
     return args
@@ -250,9 +252,13 @@ def main(argv: list[str] | None = None) -> None:
     if not command:
         parser.error("no command to run")
     resource.setrlimit(resource.RLIMIT_AS, (args.memory_bytes, args.memory_bytes))
-    resource.setrlimit(resource.RLIMIT_CPU, (args.cell_cpu_s, args.notebook_cpu_s))
+    resource.setrlimit(resource.RLIMIT_CPU, (min(args.cell_cpu_s, args.notebook_cpu_s), args.notebook_cpu_s))
     resource.setrlimit(resource.RLIMIT_FSIZE, (args.file_bytes, args.file_bytes))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    # jupyter_client interrupts a kernel by sending SIGINT to its process group, which includes bwrap: bwrap must
+    # ignore it (the disposition survives exec) or it dies and takes the kernel with it. ipykernel installs its
+    # own SIGINT handler while it runs a cell, so interrupting a cell still works.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.execvp(command[0], command)
 
 
