@@ -1,10 +1,11 @@
 """Shared pytest set-up for the course's tests.
 
 - ``tests/`` and the repository on ``sys.path`` (``notebook_runner``, ``mutants``, ``course_utils``).
-- ``-n N`` runs use ``--dist loadgroup``: a lab's mutant tests share one kernel on one worker, and the cells of a
-  notebook run by nbval (``--nbval-lax``) stay together, in order, on one worker; a module whose tests share a
-  module-scoped fixture stays on one worker; all other tests are handed out one by one. (xdist sends the groups
-  with the most tests first.)
+- ``-n N`` runs use ``--dist loadgroup`` (``load`` and ``loadscope`` are switched to it): a lab's mutant tests
+  share one kernel on one worker, and the cells of a notebook run by nbval (``--nbval-lax``) stay together, in
+  order, on one worker (the same one as the lab's mutant tests, which then continue in nbval's kernel); a module
+  whose tests share a module-scoped fixture stays on one worker; all other tests are handed out one by one.
+  (xdist sends the groups with the most tests first.)
 - nbval cells are marked ``notebook`` and ``slow`` (so ``-m "not notebook"`` deselects them).
 - At the end of a run, a table of notebook execution times: per notebook run (nbval, mutant kernel, student copy)
   the total seconds and its slowest cells. Workers hand timings to the controller inside their test reports
@@ -55,8 +56,9 @@ def pytest_configure(config) -> None:
     config.pluginmanager.register(config.stash[reports_key], "course-notebook-reports")
     config.pluginmanager.register(LabOrder(), "course-lab-order")
     config.pluginmanager.register(GroupSuffixOnWorkers(), "course-group-suffix")
-    # Plain `-n N` means `--dist load`, which would scatter one notebook's cells over several workers.
-    if getattr(config.option, "dist", "no") == "load" and not config.getoption("distload", False):
+    # Plain `-n N` means `--dist load`, which would scatter one notebook's cells over several workers; loadscope
+    # splits node ids at their last "::", which the mutant ids ("<lab>::<mutant>") contain, and ignores the groups.
+    if getattr(config.option, "dist", "no") in ("load", "loadscope"):
         config.option.dist = "loadgroup"
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(LoadGroupOnWorkers(), "course-loadgroup-on-workers")
@@ -85,6 +87,13 @@ def _labs_with_mutant_tests(items) -> set[str]:
     }
 
 
+def _groups_stay_together(config) -> bool:
+    """True when a lab's nbval cells and mutant tests surely run in this process: no xdist, or --dist loadgroup."""
+    if hasattr(config, "workerinput"):
+        return bool(config.getvalue("loadgroup"))
+    return getattr(config.option, "dist", "no") == "no"
+
+
 def _uses_module_fixture(item) -> bool:
     definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
     return any(chain[-1].scope in ("module", "class", "package") for chain in definitions.values() if chain)
@@ -104,7 +113,8 @@ def pytest_collection_modifyitems(config, items) -> None:
         item.add_marker(pytest.mark.notebook)
         item.add_marker(pytest.mark.slow)
         handover = notebook.stem if notebook.stem in mutant_labs else None
-        if handover and notebook.resolve() == notebook_path(handover).resolve() and share_nbval_kernel():
+        if (handover and notebook.resolve() == notebook_path(handover).resolve() and share_nbval_kernel()
+                and _groups_stay_together(config)):  # fmt: skip
             item.parent.course_handover_lab = handover  # the mutant suite continues in this notebook's kernel
             item.add_marker(pytest.mark.xdist_group(handover))  # ... so it runs on the same worker, after it
         else:

@@ -97,22 +97,25 @@ def test_mutant_runner_and_student_test_pass_on_fixture_labs_under_xdist(tmp_pat
     assert "notebook execution times" in output
 
 
-@pytest.mark.parametrize("share", ["1", "0"], ids=["nbval-kernel-shared", "not-shared"])
-def test_nbval_and_mutants_in_one_run_execute_each_notebook_once(tmp_path, share):
+@pytest.mark.parametrize(
+    "share, dist", [("1", "loadgroup"), ("0", "loadgroup"), ("1", "loadscope")], ids=["shared", "off", "loadscope"]
+)
+def test_nbval_and_mutants_in_one_run_execute_each_notebook_once(tmp_path, share, dist):
     """`make test`'s shape: the mutant suite continues in the kernel nbval used (unless switched off)."""
     solutions, mutants = two_fixture_labs(tmp_path)
     notebooks = sorted(solutions.glob("*/*.ipynb"))
     code, output, outcomes, rows = run_pytest(
-        tmp_path, "-n", "2", "tests/test_mutants.py", *nbval_command(*notebooks),
+        tmp_path, "-n", "2", "--dist", dist, "tests/test_mutants.py", *nbval_command(*notebooks),
         solutions=solutions, mutants=mutants, COURSE_TEST_SHARE_NBVAL_KERNEL=share,
     )  # fmt: skip
     assert code == 0, output[-4000:]
-    assert len(outcomes) == 2 * (6 + 4) and not any(outcomes.values()), outcomes
+    assert not any(outcomes.values()), outcomes
     by_run = {row["notebook"]: row for row in rows}
     for lab in (FIXTURE_LAB, "lab0b_fixture"):
         assert by_run[f"{lab} [nbval]"]["cells_run"] == 2 * 6  # setup and call of 6 cells
         # mutants and final checks (12 cells), plus the reference pass (6) when it runs in a kernel of its own
-        assert by_run[f"{lab} [mutant kernel]"]["cells_run"] == (12 if share == "1" else 18)
+        shared = share == "1"  # conftest.py turns loadscope into loadgroup
+        assert by_run[f"{lab} [mutant kernel]"]["cells_run"] == (12 if shared else 18)
 
 
 def test_mutant_runner_reports_each_broken_mutant(tmp_path):
