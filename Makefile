@@ -56,14 +56,14 @@ format: install
 	ruff format .
 	ruff check --fix .
 
-# One kernel per notebook and per lab's mutant suite: --dist loadscope keeps a module (or a notebook's cells)
-# on one worker. Solution notebooks run under nbval (--nbval-lax: only `# NBVAL_CHECK_OUTPUT` cells compare
+# --dist loadgroup keeps each lab's nbval cells and mutant suite on one worker (tests/conftest.py). Solution notebooks run under nbval (--nbval-lax: only `# NBVAL_CHECK_OUTPUT` cells compare
 # outputs); student copies are executed by the tests, not by nbval.
 NBVAL := --nbval-lax --nbval-kernel-name dlcourse --nbval-cell-timeout 300 --nbval-sanitize-with tests/nbval_sanitize.cfg
-PYTEST := $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadscope --ignore=tests/fixtures
+SOLUTION_NOTEBOOKS := $(foreach lab,$(LABS),solutions/$(lab)/$(lab).ipynb)
+PYTEST := $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 test: data lint
-	$(PYTEST) tests solutions $(NBVAL)
+	$(PYTEST) tests $(SOLUTION_NOTEBOOKS) $(NBVAL)
 
 test-fast: data lint
 	$(PYTEST) -m "not notebook" tests
