@@ -1,4 +1,8 @@
-"""python -m autograder {release, grade, demo}: convenience commands on top of the stock nbgrader CLI."""
+"""python -m autograder {release, grade, feedback, report, sandbox, demo}: convenience commands on top of nbgrader.
+
+The stock nbgrader CLI works too, from autograder/ (`cd autograder && nbgrader autograde lab1_sequence`): both
+use autograder/nbgrader_config.py, so grading is sandboxed and guarded either way.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,17 @@ import sys
 import time
 from pathlib import Path
 
-from autograder import course
+from autograder import course, report, sandbox
 
 
-def demo(workers: int) -> int:
+def demo(workers: int, labs: list[str] | None = None) -> int:
     """Release every lab, grade two sample students per lab (reference answers, blank notebook), print grades."""
     started = time.perf_counter()
-    course.release()
-    print(f"released {len(course.labs())} lab(s) into notebooks/")
+    selected = labs or course.labs()
+    course.release(selected)
+    print(f"released {len(selected)} lab(s) into notebooks/: {', '.join(selected)}")
     samples = course.AUTOGRADER_DIR / "demo_submissions"
-    for lab in course.labs():
+    for lab in selected:
         for student, blob in (
             ("reference", course.reference_submission(lab)),
             ("blank", (course.NOTEBOOKS / lab / f"{lab}.ipynb").read_bytes()),
@@ -24,34 +29,70 @@ def demo(workers: int) -> int:
             folder = samples / lab / student
             folder.mkdir(parents=True, exist_ok=True)
             (folder / f"{lab}.ipynb").write_bytes(blob)
-        course.grade_batch(lab, samples / lab, workers=workers)
-    csv_path = course.AUTOGRADER_DIR / "grades.csv"
+    # One pool for all labs (the coordinator alone writes the gradebook); --force: the demo always regrades.
+    course.grade_labs({lab: samples / lab for lab in selected}, workers=workers, force=True)
+    csv_path = course.write_csv(course.COURSE_DB, course.AUTOGRADER_DIR / "grades.csv")
     print(f"\nGrades ({csv_path.relative_to(course.ROOT)}):")
     print(csv_path.read_text())
+    written = course.write_feedback(course.COURSE_DB, course.AUTOGRADER_DIR / "feedback")
+    page = report.write()
+    print(
+        f"feedback: {len(written)} HTML file(s) in autograder/feedback/; tutor report: {page.relative_to(course.ROOT)}"
+    )
     print(f"demo finished in {time.perf_counter() - started:.0f} s")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     commands = parser.add_subparsers(dest="command", required=True)
     rel = commands.add_parser("release", help="regenerate notebooks/<lab>/ from solutions/<lab>/ (nbgrader)")
     rel.add_argument("labs", nargs="*", help="labs to release (default: all)")
     grade = commands.add_parser("grade", help="autograde a folder or zip of submissions")
     grade.add_argument("lab")
     grade.add_argument("submissions", type=Path, help="folder of <student>/<lab>.ipynb or <student>.zip, or a zip")
-    grade.add_argument("--workers", type=int, default=1)
+    grade.add_argument("--workers", type=int, default=1, help="parallel grading processes (default 1)")
+    grade.add_argument("--db", type=Path, default=course.COURSE_DB, help="course gradebook (sqlite)")
+    grade.add_argument("--csv", type=Path, default=None, help="grades CSV (default: grades.csv beside the gradebook)")
+    grade.add_argument("--force", action="store_true", help="regrade submissions that are already graded")
+    grade.add_argument("--solutions", type=Path, default=course.SOLUTIONS, help="source notebooks (nbgrader source)")
+    grade.add_argument("--require-sandbox", action="store_true", help="refuse to grade without bubblewrap")
+    feedback = commands.add_parser("feedback", help="write feedback/<student>/<lab>/<lab>.html from the gradebook")
+    feedback.add_argument("lab", nargs="?")
+    feedback.add_argument("--db", type=Path, default=course.COURSE_DB)
+    feedback.add_argument("--out", type=Path, default=course.AUTOGRADER_DIR / "feedback")
+    rep = commands.add_parser("report", help="tutor report (HTML with plots) from the gradebook")
+    rep.add_argument("--db", type=Path, default=course.COURSE_DB)
+    rep.add_argument("--out", type=Path, default=course.AUTOGRADER_DIR / "report")
+    commands.add_parser("sandbox", help="say whether student kernels can be sandboxed here")
     dem = commands.add_parser("demo", help="release, grade sample submissions, print the grade table")
     dem.add_argument("--workers", type=int, default=2)
+    dem.add_argument("labs", nargs="*", help="labs (default: all)")
     args = parser.parse_args(argv)
     try:
         if args.command == "release":
             for path in course.release(args.labs or None):
                 print(f"released {path.relative_to(course.ROOT)}")
         elif args.command == "grade":
-            course.grade_batch(args.lab, args.submissions, workers=args.workers)
+            config = {"SandboxedKernelManager.require_sandbox": True} if args.require_sandbox else None
+            if args.require_sandbox and not sandbox.sandbox_status()[0]:
+                raise course.GradingError(f"no sandbox: {sandbox.sandbox_status()[1]}")
+            results = course.grade_batch(args.lab, args.submissions, workers=args.workers, db=args.db,
+                                         csv_path=args.csv, config=config, force=args.force,
+                                         solutions=args.solutions)  # fmt: skip
+            print(f"graded {len(results)} submission(s); gradebook {args.db}")
+        elif args.command == "feedback":
+            written = course.write_feedback(args.db, args.out, args.lab)
+            print(f"wrote {len(written)} feedback file(s) under {args.out}")
+        elif args.command == "report":
+            print(f"wrote {report.write(args.db, args.out)}")
+        elif args.command == "sandbox":
+            available, why = sandbox.sandbox_status()
+            print(("sandbox available: " if available else "SANDBOX UNAVAILABLE: ") + why)
+            return 0 if available else 1
         elif args.command == "demo":
-            return demo(args.workers)
+            return demo(args.workers, args.labs or None)
     except course.GradingError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -461,10 +461,26 @@ def grade_batch(
     Resumable and idempotent: a submission whose content is already graded (same hash) is skipped, and each
     result is committed as soon as it arrives, so a killed run loses only the submissions in flight.
     """
+    return grade_labs({lab: location}, workers, db, csv_path, solutions, config, force, log)
+
+
+def grade_labs(
+    batches: dict[str, Path],
+    workers: int = 1,
+    db: Path = COURSE_DB,
+    csv_path: Path | None = None,
+    solutions: Path = SOLUTIONS,
+    config: dict | None = None,
+    force: bool = False,
+    log=print,
+) -> list[GradeResult]:
+    """Grade several labs' submissions (``{lab: location}``) in one pool; this process alone writes the gradebook."""
     from autograder import sandbox
 
-    if lab not in labs(solutions):
-        raise GradingError(f"unknown lab {lab!r}; labs: {labs(solutions)}")
+    known = labs(solutions)
+    unknown = sorted(set(batches) - set(known))
+    if unknown:
+        raise GradingError(f"unknown lab(s) {unknown}; labs: {known}")
     db, csv_path = Path(db), Path(csv_path or Path(db).parent / "grades.csv")
     available, why = sandbox.sandbox_status()
     if available:
@@ -472,25 +488,28 @@ def grade_batch(
     else:
         log("!" * 100 + f"\n[sandbox] UNAVAILABLE: {why}\n[sandbox] kernels run WITHOUT network/file-system "
             "isolation (resource limits only). Do not grade untrusted work like this.\n" + "!" * 100)  # fmt: skip
-    submissions, problems = collect_submissions(lab, location)
-    for problem in problems:
-        log(f"[submissions] {problem}")
-    ensure_assignment(db, lab, solutions)
-    done = set() if force else _already_graded(db, lab, submissions)
-    if done:
-        log(f"{len(done)} submission(s) unchanged since last grading: skipped")
-    todo = {s: b for s, b in sorted(submissions.items()) if s not in done}
     results: list[GradeResult] = []
-    if todo:
-        with tempfile.TemporaryDirectory(prefix=f"template-{lab}-") as temporary:
-            template = prepare_template(lab, Path(solutions) / lab, Path(temporary) / "course", config)
-            jobs = [dict(lab=lab, student=s, notebook_bytes=b, source_dir=Path(solutions) / lab, template=template,
-                         config=config) for s, b in todo.items()]  # fmt: skip
-            for result in _run_jobs(jobs, workers):
-                _record(db, result)  # the coordinator is the only writer, one committed result at a time
-                write_csv(db, csv_path)
-                results.append(result)
-                log(result_line(result))
+    with tempfile.TemporaryDirectory(prefix="templates-") as temporary:
+        jobs = []
+        for lab, location in batches.items():
+            submissions, problems = collect_submissions(lab, location)
+            for problem in problems:
+                log(f"[submissions] {lab}: {problem}")
+            ensure_assignment(db, lab, solutions)
+            done = set() if force else _already_graded(db, lab, submissions)
+            if done:
+                log(f"{lab}: {len(done)} submission(s) unchanged since last grading: skipped")
+            todo = {s: b for s, b in sorted(submissions.items()) if s not in done}
+            if not todo:
+                continue
+            template = prepare_template(lab, Path(solutions) / lab, Path(temporary) / lab, config)
+            jobs += [dict(lab=lab, student=s, notebook_bytes=b, source_dir=Path(solutions) / lab, template=template,
+                          config=config) for s, b in todo.items()]  # fmt: skip
+        for result in _run_jobs(jobs, workers):
+            _record(db, result)  # the coordinator is the only writer, one committed result at a time
+            write_csv(db, csv_path)
+            results.append(result)
+            log(result_line(result))
     write_csv(db, csv_path)
     return results
 

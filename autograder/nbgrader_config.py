@@ -13,6 +13,8 @@ from nbgrader.preprocessors import (
     AssignLatePenalties,
     CheckCellMetadata,
     ClearHiddenTests,
+    ClearOutput,
+    Execute,
     GetGrades,
     LimitOutput,
     SaveAutoGrades,
@@ -20,6 +22,8 @@ from nbgrader.preprocessors import (
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # so nbgrader finds autograder.preprocessors
+
+from nbgrader.validator import Validator  # noqa: E402
 
 from autograder.executor import GuardedExecute  # noqa: E402
 from autograder.preprocessors import HideTestTracebacks, StripLogNoise  # noqa: E402
@@ -63,6 +67,9 @@ c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = (
     r"(WARNING: All log messages before absl::InitializeLog\(\)|[IWE]\d{4} [\d:. ]+\S+\.cc:\d+\]).*"
 )
+
+# `nbgrader validate` scores stderr like autograde does, and its pipeline is not configurable: add the same filter.
+Validator.preprocessors.default_value = [CheckCellMetadata, ClearOutput, Execute, StripLogNoise]
 
 # Student notebooks are committed without outputs.
 c.ClearOutput.enabled = True

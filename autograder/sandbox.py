@@ -259,7 +259,17 @@ def main(argv: list[str] | None = None) -> None:
     # ignore it (the disposition survives exec) or it dies and takes the kernel with it. ipykernel installs its
     # own SIGINT handler while it runs a cell, so interrupting a cell still works.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()  # kept across exec: bwrap dies with the grader, and the kernel with bwrap
     os.execvp(command[0], command)
+
+
+def _die_with_parent() -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 if __name__ == "__main__":
