@@ -306,7 +306,8 @@ def test_tampering_is_flagged_for_the_tutor(graded):
     [
         ("exit_kernel", {"test_mean": 2.0, "test_scaled": 0.0, "test_count": 0.0}, "exited with code 3"),
         ("segfault", {"test_mean": 2.0, "test_scaled": 1.0, "test_count": 0.0}, "segmentation fault"),
-        ("endless_loop", {"test_mean": 2.0, "test_scaled": 1.0, "test_count": 0.0}, "limit of 8 s per cell"),
+        # On an idle machine the 6 s CPU budget per cell can fire before the 8 s wall-clock limit: either is fine.
+        ("endless_loop", {"test_mean": 2.0, "test_scaled": 1.0, "test_count": 0.0}, "limit of 8 s per cell|CPU time"),
         ("endless_loop_no_interrupt", {"test_mean": 2.0, "test_scaled": 0.0, "test_count": 0.0}, "CPU time|ignored"),
         ("output_bomb", {"test_mean": 2.0, "test_scaled": 1.0, "test_count": 0.0}, "more than 2,000,000 bytes"),
     ],

@@ -70,7 +70,7 @@ MUTANTS = [
         name="head_not_frozen",
         cell="transfer_model",
         replace=[("    feature_extractor.trainable = False\n", "")],
-        rerun=["transfer_fit"],
+        rerun=["load_weights", "transfer_fit"],  # unfrozen layers are base_model's: reload its weights
         caught_by=["test_transfer_model"],
     ),
     Mutant(
@@ -83,7 +83,7 @@ MUTANTS = [
                 "        layer.trainable = isinstance(layer, keras.layers.BatchNormalization)\n",
             )
         ],
-        rerun=["transfer_fit"],
+        rerun=["load_weights", "transfer_fit"],  # unfrozen layers are base_model's: reload its weights
         caught_by=["test_transfer_model"],
     ),
     Mutant(
