@@ -126,5 +126,21 @@ def setup_lab(lab: str, seed: int = DEFAULT_SEED, need_data: bool = True) -> Lab
         summary.append(
             f"Data set: {dataset} ({n_train} train / {n_test} test objects, {points} points each) in {directory}"
         )
+    summary.append(_weights_line(dataset))
     print("\n".join(summary))
     return LabEnvironment(lab, seed, dataset, directory, n_train, n_test, points)
+
+
+def _weights_line(dataset: str) -> str:
+    """Which pretrained PointNet weights lab 4 will load for ``dataset`` (the file matching the active data set)."""
+    from course_utils import pretrain
+
+    try:
+        card = pretrain.read_card(dataset)
+    except (FileNotFoundError, ValueError) as error:
+        return f"Pretrained weights: none for data set '{dataset}' (lab 4 needs them: {error})"
+    accuracy = card.get("validation_accuracy", float("nan"))
+    return (
+        f"Pretrained weights: {pretrain.weights_path(dataset).name} ({card.get('dataset', dataset)}, "
+        f"{card.get('points_per_cloud')} points, validation accuracy {accuracy:.3f})"
+    )
