@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from autograder import course, report, sandbox
+from autograder import course, distributed, report, sandbox
 
 
 def demo(workers: int, labs: list[str] | None = None) -> int:
@@ -53,6 +53,15 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("lab")
     grade.add_argument("submissions", type=Path, help="folder of <student>/<lab>.ipynb or <student>.zip, or a zip")
     grade.add_argument("--workers", type=int, default=1, help="parallel grading processes (default 1)")
+    where = grade.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS", help="grade on a running Dask cluster (tcp://host:8786)")
+    where.add_argument("--cluster", choices=distributed.CLUSTER_KINDS,
+                       help="start a Dask cluster: local (--workers processes) or a batch system (--jobs)")  # fmt: skip
+    grade.add_argument("--jobs", type=int, default=1, help="batch jobs to submit with --cluster slurm/pbs/sge/lsf")
+    grade.add_argument("--cluster-config", type=Path, default=distributed.CLUSTER_YAML,
+                       help="batch job options (default autograder/cluster.yaml)")  # fmt: skip
+    grade.add_argument("--retries", type=int, default=distributed.DEFAULT_RETRIES,
+                       help="Dask: more attempts for a submission whose worker died (default %(default)s)")  # fmt: skip
     grade.add_argument("--db", type=Path, default=course.COURSE_DB, help="course gradebook (sqlite)")
     grade.add_argument("--csv", type=Path, default=None, help="grades CSV (default: grades.csv beside the gradebook)")
     grade.add_argument("--force", action="store_true", help="regrade submissions that are already graded")
@@ -75,13 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             for path in course.release(args.labs or None):
                 print(f"released {path.relative_to(course.ROOT)}")
         elif args.command == "grade":
-            config = {"SandboxedKernelManager.require_sandbox": True} if args.require_sandbox else None
-            if args.require_sandbox and not sandbox.sandbox_status()[0]:
-                raise course.GradingError(f"no sandbox: {sandbox.sandbox_status()[1]}")
-            results = course.grade_batch(args.lab, args.submissions, workers=args.workers, db=args.db,
-                                         csv_path=args.csv, config=config, force=args.force,
-                                         solutions=args.solutions)  # fmt: skip
-            print(f"graded {len(results)} submission(s); gradebook {args.db}")
+            return grade_command(args)
         elif args.command == "feedback":
             written = course.write_feedback(args.db, args.out, args.lab)
             print(f"wrote {len(written)} feedback file(s) under {args.out}")
@@ -96,6 +99,36 @@ def main(argv: list[str] | None = None) -> int:
     except course.GradingError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted: every result shown is recorded; run the same command again to grade the rest",
+              file=sys.stderr)  # fmt: skip
+        return 130
+    return 0
+
+
+def grade_command(args: argparse.Namespace) -> int:
+    """``grade``: local processes, or Dask (``--scheduler``/``--cluster``), connected before anything is graded."""
+    config = {"SandboxedKernelManager.require_sandbox": True} if args.require_sandbox else None
+    dask = args.scheduler is not None or args.cluster is not None
+    if args.require_sandbox and not dask and not sandbox.sandbox_status()[0]:  # Dask workers check their own
+        raise course.GradingError(f"no sandbox: {sandbox.sandbox_status()[1]}")
+    if args.lab not in course.labs(args.solutions):  # before a cluster starts
+        raise course.GradingError(f"unknown lab {args.lab!r}; labs: {course.labs(args.solutions)}")
+    runner = None
+    if dask:
+        runner = distributed.DaskRunner(args.scheduler, args.cluster, jobs=args.jobs, workers=args.workers,
+                                        cluster_config=args.cluster_config, retries=args.retries).start()  # fmt: skip
+    try:
+        results = course.grade_batch(args.lab, args.submissions, workers=args.workers, db=args.db, csv_path=args.csv,
+                                     config=config, force=args.force, solutions=args.solutions, runner=runner,
+                                     log=runner.log if runner else print)  # fmt: skip
+    finally:
+        if runner is not None:
+            runner.close()
+    print(f"graded {len(results)} submission(s); gradebook {args.db}")
+    if runner is not None and runner.not_recorded:
+        print(f"{len(runner.not_recorded)} submission(s) could not be graded: run the same command again")
+        return 1
     return 0
 
 

@@ -3,7 +3,7 @@
 Design: grading ONE submission (``grade_submission``) is a pure-ish function: lab id, student id, notebook bytes
 and the lab's source folder (or a prepared template course) in, a plain ``GradeResult`` out. It runs in its own
 temporary nbgrader course with its own gradebook, so it can run in any worker process (``grade_batch`` uses a
-process pool; issue #11 will hand the same function to Dask). Only the coordinator writes the course gradebook
+process pool, ``autograder.distributed`` Dask workers). Only the coordinator writes the course gradebook
 (``autograder/gradebook.db``: nbgrader's tables plus ``course_results``) and ``grades.csv``, one submission at a
 time, so an interrupted run leaves both consistent and the next run resumes where it stopped.
 """
@@ -455,13 +455,14 @@ def grade_batch(
     config: dict | None = None,
     force: bool = False,
     log=print,
+    runner=None,
 ) -> list[GradeResult]:
     """Grade every submission of ``lab`` in ``location`` with ``workers`` processes; write gradebook + CSV.
 
     Resumable and idempotent: a submission whose content is already graded (same hash) is skipped, and each
     result is committed as soon as it arrives, so a killed run loses only the submissions in flight.
     """
-    return grade_labs({lab: location}, workers, db, csv_path, solutions, config, force, log)
+    return grade_labs({lab: location}, workers, db, csv_path, solutions, config, force, log, runner)
 
 
 def grade_labs(
@@ -473,8 +474,13 @@ def grade_labs(
     config: dict | None = None,
     force: bool = False,
     log=print,
+    runner=None,
 ) -> list[GradeResult]:
-    """Grade several labs' submissions (``{lab: location}``) in one pool; this process alone writes the gradebook."""
+    """Grade several labs' submissions (``{lab: location}``) in one pool; this process alone writes the gradebook.
+
+    ``runner(jobs)`` yields each job's ``GradeResult`` in any order: by default a local pool of ``workers``
+    processes; ``autograder.distributed.DaskRunner`` grades on a Dask cluster (which builds its own templates).
+    """
     from autograder import sandbox
 
     known = labs(solutions)
@@ -502,10 +508,11 @@ def grade_labs(
             todo = {s: b for s, b in sorted(submissions.items()) if s not in done}
             if not todo:
                 continue
-            template = prepare_template(lab, Path(solutions) / lab, Path(temporary) / lab, config)
+            local = runner is None  # a Dask runner builds the template on its workers
+            template = prepare_template(lab, Path(solutions) / lab, Path(temporary) / lab, config) if local else None
             jobs += [dict(lab=lab, student=s, notebook_bytes=b, source_dir=Path(solutions) / lab, template=template,
                           config=config) for s, b in todo.items()]  # fmt: skip
-        for result in _run_jobs(jobs, workers):
+        for result in _run_jobs(jobs, workers) if runner is None else runner(jobs):
             _record(db, result)  # the coordinator is the only writer, one committed result at a time
             write_csv(db, csv_path)
             results.append(result)
@@ -601,17 +608,18 @@ def _record_nbgrader(db: Path, result: GradeResult) -> None:
         gradebook.db.commit()
 
 
-def load_results(db: Path = COURSE_DB, lab: str | None = None) -> list[dict]:
-    """Rows of course_results as dicts (JSON columns decoded)."""
+def load_results(db: Path = COURSE_DB, lab: str | None = None, columns: str = "*") -> list[dict]:
+    """Rows of course_results as dicts (JSON columns decoded); ``columns`` selects fewer (no feedback HTML)."""
     if not Path(db).exists():
         return []
     with connect(db) as connection:
         connection.row_factory = sqlite3.Row
-        query = "SELECT * FROM course_results" + (" WHERE lab = ?" if lab else "") + " ORDER BY lab, student"
+        query = f"SELECT {columns} FROM course_results" + (" WHERE lab = ?" if lab else "") + " ORDER BY lab, student"
         rows = [dict(row) for row in connection.execute(query, (lab,) if lab else ())]
     for row in rows:
         for key in ("scores", "max_scores", "messages", "problems"):
-            row[key] = json.loads(row[key] or ("[]" if key == "problems" else "{}"))
+            if key in row:
+                row[key] = json.loads(row[key] or ("[]" if key == "problems" else "{}"))
     return rows
 
 
@@ -619,7 +627,8 @@ def write_csv(db: Path, path: Path) -> Path:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["lab", "student", "score", "max_score", "seconds", "stopped", "problems"])
-    for row in load_results(db):
+    # Rewritten after every result: read only what it shows (a course's feedback HTML is hundreds of MB).
+    for row in load_results(db, columns="lab, student, total, max_total, seconds, reason, problems"):
         writer.writerow([row["lab"], row["student"], f"{row['total']:g}", f"{row['max_total']:g}",
                          f"{row['seconds']:.1f}", row["reason"] or "", "; ".join(row["problems"])])  # fmt: skip
     temporary = Path(path).with_suffix(".csv.tmp")

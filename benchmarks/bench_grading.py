@@ -1,0 +1,237 @@
+"""Grading throughput on one real lab: stock nbgrader, ``--workers 1`` and ``2``, a Dask LocalCluster, no sandbox.
+
+    .venv/bin/python benchmarks/bench_grading.py                          # lab1_sequence, 20 submissions (3 blank)
+    .venv/bin/python benchmarks/bench_grading.py --n 8 --blank 2          # fewer: about 12 minutes on 2 cores
+    .venv/bin/python benchmarks/bench_grading.py --modes workers1,dask2 --lab lab2_functional
+
+The class: ``--n`` submissions, ``--blank`` of them the untouched student notebook, the others the reference
+answers (``course.reference_submission``) under different student names. Every mode grades the same class into its
+own temporary gradebook (created before the clock starts, as in a real term):
+
+- ``stock``: ``nbgrader autograde`` + ``nbgrader generate_feedback`` run from a temporary course (the stock CLI with
+  the course's nbgrader_config.py, so the same sandboxed, guarded execution), one submission after the other;
+- ``workers1`` / ``workers2``: ``python -m autograder grade --workers N`` (``course.grade_batch``);
+- ``dask2``: the same on a Dask ``LocalCluster`` of ``--workers`` processes (``--cluster local``), cluster start-up
+  and shut-down included;
+- ``nosandbox``: ``--workers 1`` with ``GuardedExecute.sandbox = False`` (no bubblewrap, no rlimits), to price the
+  sandbox.
+
+Printed: wall seconds, seconds per submission, submissions per minute, CPU seconds per submission (this process and
+all its children: workers, kernels), the mean grading time a worker reports per submission, the coordinator's time
+to record results, the mean score; then the ratios (speed-up, Dask overhead, sandbox overhead). No asserts: timings
+depend on the machine and its load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from autograder import course, distributed, sandbox  # noqa: E402
+
+MODES = ("stock", "workers1", "workers2", "dask2", "nosandbox")
+NO_SANDBOX = {"GuardedExecute.sandbox": False}
+
+
+class CpuMeter:
+    """CPU seconds of this process and of every descendant (workers, nbgrader, sandboxed kernels) while it runs.
+
+    ``RUSAGE_CHILDREN`` misses the kernels: they run below bwrap, which dies with them unreaped. So a thread samples
+    ``/proc/<pid>/stat`` of all descendants every 0.2 s and keeps each process's last reading (the final < 0.2 s
+    of a process, and processes shorter than that, are missed).
+    """
+
+    def __init__(self):
+        self.readings: dict[tuple[int, str], float] = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self):
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        self.own = usage.ru_utime + usage.ru_stime
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stop.set()
+        self.thread.join()
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        self.seconds = usage.ru_utime + usage.ru_stime - self.own + sum(self.readings.values())
+
+    def _sample(self):
+        ticks = os.sysconf("SC_CLK_TCK")
+        while not self.stop.wait(0.2):
+            frontier, seen = [os.getpid()], set()
+            while frontier:
+                children = sandbox._children(frontier.pop())
+                frontier += children
+                seen.update(children)
+            for pid in seen:
+                try:
+                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                self.readings[(pid, fields[19])] = (int(fields[11]) + int(fields[12])) / ticks  # utime+stime; start
+
+
+def make_class(lab: str, n: int, blank: int, folder: Path) -> dict[str, bytes]:
+    reference = course.reference_submission(lab)
+    untouched = (course.NOTEBOOKS / lab / f"{lab}.ipynb").read_bytes()
+    class_list = {f"student{index:03d}": reference for index in range(n - blank)}
+    class_list |= {f"blank{index:02d}": untouched for index in range(blank)}
+    for student, blob in class_list.items():
+        (folder / student).mkdir(parents=True)
+        (folder / student / f"{lab}.ipynb").write_bytes(blob)
+    return class_list
+
+
+class RecordTimer:
+    """Time the coordinator spends writing results (gradebook + grades.csv), by wrapping course._record/write_csv."""
+
+    def __init__(self):
+        self.seconds = 0.0
+        self.originals = (course._record, course.write_csv)
+
+    def __enter__(self):
+        def timed(function):
+            def wrapper(*args, **kwargs):
+                started = time.perf_counter()
+                try:
+                    return function(*args, **kwargs)
+                finally:
+                    self.seconds += time.perf_counter() - started
+
+            return wrapper
+
+        course._record, course.write_csv = (timed(function) for function in self.originals)
+        return self
+
+    def __exit__(self, *exc_info):
+        course._record, course.write_csv = self.originals
+
+
+def run_mode(mode: str, lab: str, submissions: Path, class_list: dict[str, bytes], workers: int, scratch: Path):
+    scratch.mkdir()
+    if mode == "stock":
+        return run_stock(lab, class_list, scratch)
+    db = scratch / "gradebook.db"
+    course.ensure_assignment(db, lab)  # the term's gradebook exists before grading starts
+    config = NO_SANDBOX if mode == "nosandbox" else None
+    count = {"workers1": 1, "nosandbox": 1, "workers2": 2, "dask2": workers}[mode]
+    started = time.perf_counter()
+    with CpuMeter() as cpu, RecordTimer() as recording:
+        if mode == "dask2":
+            with distributed.DaskRunner(
+                cluster="local", workers=count, progress=False, log=lambda line: None
+            ) as runner:
+                setup = time.perf_counter() - started
+                results = course.grade_batch(lab, submissions, db=db, config=config, runner=runner, log=runner.log)
+        else:
+            setup = 0.0
+            results = course.grade_batch(lab, submissions, workers=count, db=db, config=config, log=lambda line: None)
+    wall = time.perf_counter() - started
+    return {"wall": wall, "cpu": cpu.seconds, "setup": setup, "record": recording.seconds, "n": len(results),
+            "graded": statistics.mean(r.seconds for r in results), "score": statistics.mean(r.total for r in results),
+            "max": max(r.max_total for r in results)}  # fmt: skip
+
+
+def run_stock(lab: str, class_list: dict[str, bytes], scratch: Path) -> dict:
+    """The stock CLI in a temporary course: generate_assignment (before the clock), autograde, generate_feedback."""
+    root = scratch / "course"
+    root.mkdir()
+    course._write_course_config(root)
+    shutil.copytree(course.SOLUTIONS / lab, root / "source" / lab)
+    course.run_nbgrader("generate_assignment", lab, "--force", cwd=root)
+    for student, blob in class_list.items():
+        (root / "submitted" / student / lab).mkdir(parents=True)
+        (root / "submitted" / student / lab / f"{lab}.ipynb").write_bytes(blob)
+    started = time.perf_counter()
+    with CpuMeter() as cpu:
+        course.run_nbgrader("autograde", lab, cwd=root, check=False)
+        course.run_nbgrader("generate_feedback", lab, cwd=root, check=False)
+    wall = time.perf_counter() - started
+    totals = [sum(course._read_scores(root, lab, student)[0].values()) for student in class_list]
+    maximum = sum(course._read_scores(root, lab, next(iter(class_list)))[1].values())
+    return {"wall": wall, "cpu": cpu.seconds, "setup": 0.0, "record": 0.0, "n": len(class_list), "graded": float("nan"),
+            "score": statistics.mean(totals), "max": maximum}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lab", default="lab1_sequence")
+    parser.add_argument("--n", type=int, default=20, help="submissions (default 20)")
+    parser.add_argument("--blank", type=int, default=None, help="of which untouched notebooks (default n // 6)")
+    parser.add_argument("--workers", type=int, default=2, help="Dask LocalCluster worker processes (default 2)")
+    parser.add_argument("--modes", default=",".join(MODES), help=f"comma-separated, from {', '.join(MODES)}")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds over all modes; the fastest round counts")
+    args = parser.parse_args(argv)
+    modes = [mode for mode in args.modes.split(",") if mode]
+    unknown = sorted(set(modes) - set(MODES))
+    if unknown:
+        parser.error(f"unknown mode(s) {unknown}")
+    blank = args.n // 6 if args.blank is None else args.blank
+    from nbgrader.apps import NbGraderAPI  # noqa: F401 (imported before the clock: in-process modes grade with it)
+
+    figures = {}
+    with tempfile.TemporaryDirectory(prefix="bench-grading-") as temporary:
+        submissions = Path(temporary) / "submissions"
+        class_list = make_class(args.lab, args.n, blank, submissions)
+        print(
+            f"{args.lab}: {args.n} submissions ({args.n - blank} reference, {blank} blank); modes: {', '.join(modes)}"
+        )
+        for round_ in range(args.repeat):  # modes interleaved, so that a busy spell of the machine hits them all
+            for mode in modes:
+                scratch = Path(temporary) / f"{mode}-{round_}"
+                row = run_mode(mode, args.lab, submissions, class_list, args.workers, scratch)
+                if mode not in figures or row["wall"] < figures[mode]["wall"]:
+                    figures[mode] = row
+                print(f"  {mode:<10} round {round_ + 1}: {row['wall']:7.1f} s wall, {row['cpu']:7.1f} CPU s, "
+                      f"mean score {row['score']:.2f} / {row['max']:g}, load {os.getloadavg()[0]:.1f}",
+                      flush=True)  # fmt: skip
+    print_table(figures, args)
+    return 0
+
+
+def print_table(figures: dict, args) -> None:
+    header = (f"{'mode':<10} {'wall s':>8} {'s/subm':>7} {'subm/min':>9} {'CPU s/subm':>11} {'graded s':>9} "
+              f"{'record s':>9} {'setup s':>8} {'score':>7}")  # fmt: skip
+    print("\n" + header + "\n" + "-" * len(header))
+    for mode, row in figures.items():
+        n, wall = row["n"], row["wall"]
+        print(f"{mode:<10} {wall:8.1f} {wall / n:7.1f} {60 * n / wall:9.2f} {row['cpu'] / n:11.1f} "
+              f"{row['graded']:9.1f} {row['record']:9.2f} {row['setup']:8.1f} {row['score']:7.2f}")  # fmt: skip
+    print("\ngraded s: mean seconds a worker spent per submission; record s: coordinator's gradebook + CSV writes")
+
+    def ratio(label, numerator, denominator, percent=False, measure="wall"):
+        if numerator in figures and denominator in figures:
+            value = figures[numerator][measure] / figures[denominator][measure]
+            shown = f"{100 * (value - 1):+.1f} %" if percent else f"{1 / value:.2f}x"
+            print(f"{label:<60} {shown}")
+
+    print()
+    ratio("speed-up --workers 2 vs --workers 1", "workers2", "workers1")
+    ratio("speed-up --workers 2 vs stock nbgrader (serial)", "workers2", "stock")
+    ratio("speed-up --workers 1 vs stock nbgrader (serial)", "workers1", "stock")
+    ratio(f"Dask LocalCluster ({args.workers}) vs --workers 2: overhead", "dask2", "workers2", percent=True)
+    if "dask2" in figures and "workers2" in figures:
+        steady = (figures["dask2"]["wall"] - figures["dask2"]["setup"]) / figures["workers2"]["wall"] - 1
+        print(f"{'  ... without the cluster start-up':<60} {100 * steady:+.1f} %")
+    ratio("  ... in CPU seconds (less sensitive to the machine's load)", "dask2", "workers2", True, "cpu")
+    ratio("sandbox overhead (--workers 1 vs sandbox disabled)", "workers1", "nosandbox", percent=True)
+    ratio("  ... in CPU seconds", "workers1", "nosandbox", True, "cpu")
+    print(f"\nload average now: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
