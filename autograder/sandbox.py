@@ -105,10 +105,11 @@ def bwrap_args(workdir: Path, socket_dir: Path, read_only: list[Path], env: dict
     for name in ETC_FILES:
         if (Path("/etc") / name).exists():
             args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
+    # A fresh /tmp first: binds that come later stay visible even when the course (venv, data) lives under /tmp.
+    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", "/tmp/home"]
     for path in [*_read_only_roots(), *read_only]:
         if path.exists():
             args += ["--ro-bind", str(path), str(path)]
-    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", "/tmp/home"]
     # The working copy and the socket folder come last: a bind over the fresh /tmp when they live in /tmp.
     args += ["--bind", str(workdir), str(workdir), "--bind", str(socket_dir), str(socket_dir), "--chdir", str(workdir)]
     args += ["--remount-ro", "/"]  # the sandbox's own root (and the folders bwrap made in it) is read-only too

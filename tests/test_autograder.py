@@ -332,6 +332,10 @@ def test_sandbox_blocks_network_other_files_and_writes(graded):
     line = re.search(r"PROBE (\[.*?\])", probe.feedback_html.replace("&#x27;", "'").replace("&quot;", '"'))
     assert line, "the probe's output is missing from the feedback"
     found = dict(eval(line.group(1)))  # noqa: S307 (our own probe's repr of a list of pairs)
+    if Path("/tmp") in course.ROOT.resolve().parents:
+        # A course under /tmp: the probe's write lands in the sandbox's private /tmp (a fresh tmpfs); the last
+        # assertion below proves that the real repository never sees it.
+        found["write_repo"] = found["write_repo"].replace("OPEN", "blocked")
     assert found == {"network": "blocked", "solutions": 0, "gradebook": False, "others": 0, "hidden_source": 0,
                      "write_repo": "blocked", "write_root": "blocked", "own_folder": "fine"}  # fmt: skip
     assert not (course.ROOT / "pwned.txt").exists() and not (graded["root"] / "pwned.txt").exists()
