@@ -12,13 +12,14 @@ STAMP := $(VENV)/.installed
 LABS := $(notdir $(wildcard solutions/lab*))
 PYTEST_WORKERS ?= 2
 
-.PHONY: help install data demo test test-fast test-notebooks test-browser lab release lint format clean
+.PHONY: help install data demo test test-fast test-notebooks test-browser browser-deps lab release lint format clean
 
 help:
 	@echo "make demo       set up everything and run the course's main job (release, sample grading)"
 	@echo "make test       set up everything, then lint and run all tests (what CI runs)"
 	@echo "make test-fast  lint + unit tests, no notebook execution (< 2 minutes)"
 	@echo "make lab        JupyterLab on the course"
+	@echo "make test-browser  open every student notebook in headless Chromium and run its Setup cell"
 	@echo "make data       build the offline synthetic data set"
 	@echo "make release    regenerate notebooks/ from solutions/ (nbgrader generate_assignment)"
 
@@ -68,8 +69,24 @@ test: data lint
 test-fast: data lint
 	$(PYTEST) -m "not notebook" tests
 
+# The file browser shows the four labs in order (and nothing else); new notebooks get the course kernel.
 lab: data
-	jupyter lab --notebook-dir=$(CURDIR) notebooks/
+	@echo "JupyterLab on notebooks/: open lab1_sequence/lab1_sequence.ipynb first, kernel \"DL lab course (TF 2.21)\"."
+	@echo "Stop the server with Ctrl+C (twice)."
+	jupyter lab --ServerApp.root_dir=$(CURDIR)/notebooks --MappingKernelManager.default_kernel_name=dlcourse
+
+# Debian's Chromium for the browser smoke test (tests/browser); Playwright drives it, so it downloads no browser.
+BROWSER := /usr/bin/chromium
+browser-deps:
+	@test -x $(BROWSER) || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+		(apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || \
+		echo "WARNING: $(BROWSER) missing and not installable here (needs root and apt-get):" \
+			"run 'sudo apt-get install chromium'; the browser test will be skipped"; }
+
+# Opens each student notebook in JupyterLab (a temporary copy of notebooks/), runs its Setup cell in the course
+# kernel, saves build/screenshots/<lab>.png. Also part of `make test` whenever /usr/bin/chromium exists.
+test-browser: install data browser-deps
+	$(PY) -m pytest -m browser tests/browser -p no:cacheprovider
 
 clean:
 	rm -rf .pytest_cache .ruff_cache autograder/gradebook.db autograder/submitted autograder/autograded autograder/feedback
