@@ -94,8 +94,19 @@ def install(protected_modules):
         for alias, target in names.items():
             module_name, _, attribute = target.partition(":")
             module = modules.get(module_name)
-            if module is not None:
-                namespace[alias] = module_state[module_name]["dict"][attribute] if attribute else module
+            if module is None:
+                continue
+            if not attribute:
+                namespace[alias] = module
+                continue
+            saved = module_state[module_name]["dict"]
+            submodule = f"{module_name}.{attribute}"
+            if attribute in saved:
+                namespace[alias] = saved[attribute]
+            elif submodule in modules:  # `from package import submodule`, imported after the snapshot
+                namespace[alias] = modules[submodule]
+            elif submodule in sys.modules:
+                namespace[alias] = sys.modules[submodule]
         print(nonce, json.dumps({"restored": True}))
 
     def verify(nonce):
