@@ -3,9 +3,9 @@
     .venv/bin/python benchmarks/bench_pointnet.py --part throughput                 # reference vs public, XLA off/on
     .venv/bin/python benchmarks/bench_pointnet.py --part throughput --points 256 --jit off \\
         --models reference,public,reference-dense,reference-noreg,public-einsum   # where the time goes
-    .venv/bin/python benchmarks/bench_pointnet.py --part transfer --npz /work/shared/data/modelnet10-pc1024/train.npz
+    .venv/bin/python benchmarks/bench_pointnet.py --part transfer --npz ../shared/data/modelnet10-pc1024/train.npz
     .venv/bin/python benchmarks/bench_pointnet.py --part notebook                   # lab 4 end to end, synthetic
-    .venv/bin/python benchmarks/bench_pointnet.py --part all --npz /work/shared/data/modelnet10-pc1024/train.npz
+    .venv/bin/python benchmarks/bench_pointnet.py --part all --npz ../shared/data/modelnet10-pc1024/train.npz
 
 throughput: training samples/s (batch 32) of the reference PointNet, built by executing the solution notebooks'
     reference cells (``course_utils.pretrain.model_namespace``), and of a straightforward PointNet in the style
