@@ -70,10 +70,13 @@ test-fast: data lint
 	$(PYTEST) -m "not notebook" tests
 
 # The file browser shows the four labs in order (and nothing else); new notebooks get the course kernel.
+# LAB_ARGS passes more options, e.g. `make lab LAB_ARGS="--no-browser --port 8890"`.
+LAB_ARGS ?=
 lab: data
 	@echo "JupyterLab on notebooks/: open lab1_sequence/lab1_sequence.ipynb first, kernel \"DL lab course (TF 2.21)\"."
 	@echo "Stop the server with Ctrl+C (twice)."
-	jupyter lab --ServerApp.root_dir=$(CURDIR)/notebooks --MappingKernelManager.default_kernel_name=dlcourse
+	jupyter lab --ServerApp.root_dir=$(CURDIR)/notebooks --MappingKernelManager.default_kernel_name=dlcourse \
+		$(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 # Debian's Chromium for the browser smoke test (tests/browser); Playwright drives it, so it downloads no browser.
 BROWSER := /usr/bin/chromium

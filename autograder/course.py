@@ -549,7 +549,22 @@ RESULT_COLUMNS = ("lab", "student", "digest", "total", "max_total", "seconds", "
 def connect(db: Path) -> sqlite3.Connection:
     connection = sqlite3.connect(db, timeout=60)
     connection.execute(RESULTS_TABLE)
+    _migrate_results_table(connection)
     return connection
+
+
+def _migrate_results_table(connection: sqlite3.Connection) -> None:
+    """Add the columns that a gradebook written by an older version of the course lacks (their values: NULL).
+
+    Old rows stay and keep their scores; what they lack (e.g. per-cell maximum scores) reads as empty, and a
+    regrade (``--force``) fills it in.
+    """
+    present = {row[1] for row in connection.execute("PRAGMA table_info(course_results)")}
+    for column in RESULT_COLUMNS:
+        if column not in present:
+            kind = "REAL" if column in ("total", "max_total", "seconds", "graded_at") else "TEXT"
+            connection.execute(f"ALTER TABLE course_results ADD COLUMN {column} {kind}")
+    connection.commit()
 
 
 def ensure_assignment(db: Path, lab: str, solutions: Path = SOLUTIONS) -> None:
@@ -620,6 +635,9 @@ def load_results(db: Path = COURSE_DB, lab: str | None = None, columns: str = "*
         for key in ("scores", "max_scores", "messages", "problems"):
             if key in row:
                 row[key] = json.loads(row[key] or ("[]" if key == "problems" else "{}"))
+        for key in ("total", "max_total", "seconds"):  # NULL in rows from before a column existed
+            if key in row and row[key] is None:
+                row[key] = 0.0
     return rows
 
 
@@ -629,8 +647,8 @@ def write_csv(db: Path, path: Path) -> Path:
     writer.writerow(["lab", "student", "score", "max_score", "seconds", "stopped", "problems"])
     # Rewritten after every result: read only what it shows (a course's feedback HTML is hundreds of MB).
     for row in load_results(db, columns="lab, student, total, max_total, seconds, reason, problems"):
-        writer.writerow([row["lab"], row["student"], f"{row['total']:g}", f"{row['max_total']:g}",
-                         f"{row['seconds']:.1f}", row["reason"] or "", "; ".join(row["problems"])])  # fmt: skip
+        writer.writerow([row["lab"], row["student"], f"{row['total'] or 0:g}", f"{row['max_total'] or 0:g}",
+                         f"{row['seconds'] or 0:.1f}", row["reason"] or "", "; ".join(row["problems"])])  # fmt: skip
     temporary = Path(path).with_suffix(".csv.tmp")
     temporary.write_text(buffer.getvalue())
     temporary.replace(path)

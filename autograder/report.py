@@ -34,7 +34,7 @@ def _plots(lab: str, rows: list[dict]) -> tuple[str, str]:
     histogram = _figure_png(figure)
     plt.close(figure)
 
-    cells = list(rows[0]["max_scores"])
+    cells = list(dict.fromkeys(cell for row in rows for cell in row["max_scores"]))
     rates = [pass_rate(rows, cell) for cell in cells]
     figure, axis = plt.subplots(figsize=(5, 0.4 * len(cells) + 1))
     axis.barh(cells, [100 * rate for rate in rates], color="#55a868")
@@ -71,13 +71,15 @@ def build(db: Path = course.COURSE_DB, slowest: int = 10) -> str:
         mean = sum(totals) / len(totals)
         median = totals[len(totals) // 2]
         histogram, bars = _plots(lab, lab_rows)
+        maximum = max(row["max_total"] for row in lab_rows)
         parts.append(f"<h2>{html.escape(lab)}</h2><p>mean {mean:.2f}, median {median:g} of "
-                     f"{lab_rows[0]['max_total']:g} points; {len(lab_rows)} submissions.</p>")  # fmt: skip
+                     f"{maximum:g} points; {len(lab_rows)} submissions.</p>")  # fmt: skip
         parts.append(f"<div class='plots'><img src='{histogram}' alt='score histogram'>"
                      f"<img src='{bars}' alt='pass rate per test cell'></div>")  # fmt: skip
         parts.append("<h3>Pass rate per test cell</h3><table><tr><th>test cell</th><th>points</th>"
                      "<th>pass rate</th><th>most common failure</th></tr>")  # fmt: skip
-        for cell, points in lab_rows[0]["max_scores"].items():
+        cell_points = {cell: points for row in lab_rows for cell, points in row["max_scores"].items()}
+        for cell, points in cell_points.items():
             failures = [row["messages"].get(cell) for row in lab_rows if row["messages"].get(cell)]
             common = max(set(failures), key=failures.count) if failures else ""
             rate = 100 * pass_rate(lab_rows, cell)

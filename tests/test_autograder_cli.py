@@ -99,6 +99,35 @@ def test_report_from_results(tmp_path):
     assert "Needs a tutor" in page and "the kernel died" in page
 
 
+def test_gradebook_from_an_older_version_is_migrated(tmp_path):
+    """A course_results table written before max_scores/messages/reason/sandbox/graded_at existed keeps working."""
+    db = tmp_path / "gradebook.db"
+    with sqlite3.connect(db) as connection:
+        connection.execute("CREATE TABLE course_results (lab TEXT, student TEXT, digest TEXT, total REAL, "
+                           "max_total REAL, seconds REAL, scores TEXT, problems TEXT, feedback_html TEXT, "
+                           "PRIMARY KEY (lab, student))")  # fmt: skip
+        old_scores = '{"test_mean": 2.0, "test_scaled": 1.0}'
+        connection.execute("INSERT INTO course_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           (LAB, "old", "abc", 3.0, FULL, 4.2, old_scores, "[]", ""))  # fmt: skip
+    course.write_csv(db, tmp_path / "grades.csv")
+    assert f"{LAB},old,3,{FULL:g},4.2,," in (tmp_path / "grades.csv").read_text(), "the old row survives"
+    with sqlite3.connect(db) as connection:
+        columns = {row[1] for row in connection.execute("PRAGMA table_info(course_results)")}
+    assert set(course.RESULT_COLUMNS) <= columns
+    new = course.GradeResult("new", LAB, {"test_mean": 2.0}, dict(POINTS), seconds=1.0)
+    with course.connect(db) as connection:
+        row = {**new.to_dict(), "total": new.total, "max_total": new.max_total, "graded_at": 0}
+        for key in ("scores", "max_scores", "messages", "problems"):
+            row[key] = course.json.dumps(row[key])
+        connection.execute(f"INSERT INTO course_results ({', '.join(course.RESULT_COLUMNS)}) VALUES "
+                           f"({', '.join('?' for _ in course.RESULT_COLUMNS)})",
+                           [row[c] for c in course.RESULT_COLUMNS])  # fmt: skip
+    rows = {row["student"]: row for row in course.load_results(db)}
+    assert rows["old"]["max_scores"] == {} and rows["old"]["reason"] is None and rows["new"]["total"] == 2.0
+    page = report.write(db, tmp_path / "report").read_text()
+    assert "<td>test_mean</td>" in page and "<td>old</td>" in page
+
+
 # ---------------------------------------------------------------------------------- notebooks run
 
 
