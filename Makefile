@@ -12,13 +12,14 @@ STAMP := $(VENV)/.installed
 LABS := $(notdir $(wildcard solutions/lab*))
 PYTEST_WORKERS ?= 2
 
-.PHONY: help install data demo test test-fast test-notebooks test-browser browser-deps lab release lint format clean
+.PHONY: help install data demo test test-fast test-notebooks test-browser browser-deps lab validate release lint format clean
 
 help:
 	@echo "make demo       set up everything and run the course's main job (release, sample grading)"
 	@echo "make test       set up everything, then lint and run all tests (what CI runs)"
 	@echo "make test-fast  lint + unit tests, no notebook execution (< 2 minutes)"
 	@echo "make lab        JupyterLab on the course"
+	@echo "make validate LAB=lab1_sequence  check your notebook before submitting (nbgrader validate)"
 	@echo "make test-browser  open every student notebook in headless Chromium and run its Setup cell"
 	@echo "make data       build the offline synthetic data set"
 	@echo "make release    regenerate notebooks/ from solutions/ (nbgrader generate_assignment)"
@@ -77,6 +78,14 @@ lab: data
 	@echo "Stop the server with Ctrl+C (twice)."
 	jupyter lab --ServerApp.root_dir=$(CURDIR)/notebooks --MappingKernelManager.default_kernel_name=dlcourse \
 		$(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
+
+# Students, before submitting: runs notebooks/<LAB>/<LAB>.ipynb top to bottom with the visible checks, under the
+# course's nbgrader settings (autograder/nbgrader_config.py: per-cell timeout, course kernel, log-noise filter).
+LAB ?=
+validate: install
+	@test -n "$(LAB)" || { echo "usage: make validate LAB=<one of: $(LABS)>"; exit 2; }
+	@test -f notebooks/$(LAB)/$(LAB).ipynb || { echo "no notebook notebooks/$(LAB)/$(LAB).ipynb; labs: $(LABS)"; exit 2; }
+	cd autograder && nbgrader validate $(CURDIR)/notebooks/$(LAB)/$(LAB).ipynb
 
 # Debian's Chromium for the browser smoke test (tests/browser); Playwright drives it, so it downloads no browser.
 BROWSER := /usr/bin/chromium
