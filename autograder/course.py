@@ -66,6 +66,27 @@ def _die_with_parent() -> None:
         pass
 
 
+THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS")
+
+
+def kernel_threads(workers: int) -> int:
+    """CPU threads for one student kernel when ``workers`` kernels run at once: the machine's cores, shared."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(1, workers))
+
+
+def _start_worker(threads: int) -> None:
+    """A grading worker: dies with its parent; its kernels use ``threads`` threads for TensorFlow's math.
+
+    TensorFlow sizes its thread pool to every core of the machine; two kernels on two cores then run four busy
+    threads that preempt each other. A tutor's own TF_NUM_INTRAOP_THREADS / OMP_NUM_THREADS win (the sandbox passes
+    TF_* and OMP_* variables through to the kernel).
+    """
+    _die_with_parent()
+    for variable in THREAD_VARIABLES:
+        os.environ.setdefault(variable, str(threads))
+
+
 def run_nbgrader(*args: str, cwd: Path = AUTOGRADER_DIR, check: bool = True, timeout: float | None = None):
     command = [sys.executable, "-m", "nbgrader", *args]
     result = subprocess.run(command, cwd=cwd, env=nbgrader_env(), capture_output=True, text=True, timeout=timeout,
@@ -525,7 +546,10 @@ def _run_jobs(jobs: list[dict], workers: int):
     if workers <= 1 or len(jobs) <= 1:
         yield from map(_grade_job, jobs)
         return
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), initializer=_die_with_parent) as pool:
+    workers = min(workers, len(jobs))
+    with ProcessPoolExecutor(
+        max_workers=workers, initializer=_start_worker, initargs=(kernel_threads(workers),)
+    ) as pool:
         futures = [pool.submit(_grade_job, job) for job in jobs]
         for future in as_completed(futures):
             yield future.result()
