@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from test_autograder import FIXTURE, LAB, LIMITS, POINTS, make_course, submission
-from test_autograder_cli import cli
+from test_autograder_cli import cli, recorded
 
 from autograder import __main__ as autograder_cli
 from autograder import course, distributed, report
@@ -179,21 +179,19 @@ def test_killed_worker_is_retried_elsewhere_and_recorded_once(cluster, class_cou
 @pytest.mark.notebook
 @pytest.mark.slow
 def test_interrupted_coordinator_resumes_without_regrading(cluster, class_course, tmp_path):
-    students = [f"student{index}" for index in range(6)]
-    submissions = write_submissions(
-        tmp_path / "submissions", dict.fromkeys(students, class_course["class"]["reference"])
-    )
+    students = [f"student{index}" for index in range(8)]
+    # Slow (5 s each) but right answers: after the first results, 2 workers still have about 15 s of grading left,
+    # a window for Ctrl-C that a busy CI machine cannot close.
+    slow = submission(class_course, {"mean_function": SLOW_MEAN})
+    submissions = write_submissions(tmp_path / "submissions", dict.fromkeys(students, slow))
     db = gradebook(class_course, tmp_path / "gradebook.db")
     args = ["grade", LAB, str(submissions), "--scheduler", cluster[0].scheduler_address, "--db", str(db),
             "--solutions", str(class_course["solutions"])]  # fmt: skip
     run = cli(*args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and run.poll() is None:
-        if db.exists():
-            with sqlite3.connect(db, timeout=30) as connection:
-                connection.execute(course.RESULTS_TABLE)
-                if connection.execute("SELECT COUNT(*) FROM course_results").fetchone()[0]:
-                    break
+        if recorded(db):
+            break
         time.sleep(0.2)
     assert run.poll() is None, f"the run ended before it could be interrupted:\n{run.communicate()}"
     run.send_signal(signal.SIGINT)  # Ctrl-C
