@@ -165,7 +165,14 @@ class SandboxedKernelManager(AsyncKernelManager):
         workdir = Path(kw.get("cwd") or os.getcwd()).resolve()
         env = kw.get("env") or dict(os.environ)
         limits = self.resolved_limits()
-        launcher = [sys.executable, "-m", "autograder.sandbox", *limit_args(limits), "--"]
+        launcher = [
+            sys.executable,
+            "-m",
+            "autograder.sandbox",
+            f"--parent-pid={os.getpid()}",
+            *limit_args(limits),
+            "--",
+        ]
         available, why = sandbox_status()
         if available:
             read_only = course_read_only_paths() + [Path(p) for p in self.extra_read_only]
@@ -247,6 +254,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m autograder.sandbox")
     for key, value in asdict(Limits()).items():
         parser.add_argument(f"--{key.replace('_', '-')}", type=int, default=value)
+    parser.add_argument("--parent-pid", type=int, default=0, help="the grading process that starts the kernel")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -261,6 +269,10 @@ def main(argv: list[str] | None = None) -> None:
     # own SIGINT handler while it runs a cell, so interrupting a cell still works.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()  # kept across exec: bwrap dies with the grader, and the kernel with bwrap
+    if args.parent_pid and os.getppid() != args.parent_pid:
+        # The grader died while this launcher was starting (before the line above): nobody will ever talk to
+        # the kernel, and as an orphan it would outlive the grading run.
+        os._exit(70)
     os.execvp(command[0], command)
 
 

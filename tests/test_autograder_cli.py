@@ -25,8 +25,8 @@ FULL = sum(POINTS.values())
 def cli(*args: str, cwd: Path = course.ROOT, **popen) -> subprocess.CompletedProcess | subprocess.Popen:
     command = [sys.executable, "-m", "autograder", *args]
     env = course.nbgrader_env()
-    if popen:
-        return subprocess.Popen(command, cwd=cwd, env=env, text=True, **popen)
+    if popen:  # a run the test may interrupt: Ctrl-C must work as in a terminal, however pytest was started
+        return subprocess.Popen(command, cwd=cwd, env=env, text=True, preexec_fn=_terminal_signals, **popen)
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -36,6 +36,19 @@ def recorded(db: Path) -> int:
         if not connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'course_results'").fetchone():
             return 0
         return connection.execute("SELECT COUNT(*) FROM course_results").fetchone()[0]
+
+
+def command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:300]
+    except OSError:
+        return "?"
+
+
+def _terminal_signals() -> None:
+    """SIGINT as in an interactive shell: a background job of a non-interactive shell (`make test &` in a script,
+    nohup) inherits SIGINT ignored, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def descendants(pid: int) -> list[int]:
@@ -106,6 +119,17 @@ def test_report_from_results(tmp_path):
     assert "<td>test_mean</td><td>2</td><td>33%</td><td>CheckFailed: [FAIL] mean</td>" in page
     assert page.index("<td>s2</td><td>3.0</td>") < page.index("<td>s0</td><td>1.0</td>"), "slowest first"
     assert "Needs a tutor" in page and "the kernel died" in page
+
+
+def test_kernel_launcher_whose_grader_died_does_not_start_the_kernel():
+    """The sandbox launcher checks that the grader that started it still is its parent, after arming
+    PR_SET_PDEATHSIG: a grader killed during the launcher's start-up must not leave an orphaned kernel behind."""
+    launcher = [sys.executable, "-m", "autograder.sandbox"]
+    env = course.nbgrader_env()
+    ours = subprocess.run([*launcher, f"--parent-pid={os.getpid()}", "--", "true"], env=env, timeout=60)
+    assert ours.returncode == 0, "the launcher should exec the command when its parent is the grader"
+    orphan = subprocess.run([*launcher, f"--parent-pid={os.getpid() + 100_000}", "--", "true"], env=env, timeout=60)
+    assert orphan.returncode == 70, "the launcher must refuse to start a kernel for a grader that is gone"
 
 
 def test_gradebook_from_an_older_version_is_migrated(tmp_path):
@@ -197,7 +221,7 @@ def test_interrupted_grading_leaves_a_consistent_resumable_gradebook(tmp_path):
     while time.monotonic() < deadline and any(is_alive(pid) for pid in tree):
         time.sleep(0.5)
     alive = [pid for pid in tree if is_alive(pid)]
-    assert not alive, f"processes left behind by the killed run: {alive}"
+    assert not alive, f"processes left behind by the killed run: {[(pid, command_line(pid)) for pid in alive]}"
     with sqlite3.connect(db) as connection:
         assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         done = connection.execute("SELECT COUNT(*) FROM course_results").fetchone()[0]
