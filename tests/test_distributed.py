@@ -29,7 +29,7 @@ from autograder import course, distributed, report
 
 pytestmark = pytest.mark.xdist_group("distributed")
 FULL = sum(POINTS.values())
-# The first cell sleeps: long enough to kill the worker that runs it, well inside LIMITS' 8 s per cell.
+# The first cell sleeps: long enough to kill the worker that runs it, well inside LIMITS' 12 s per cell.
 SLOW_MEAN = "import time\ntime.sleep(5)\n\ndef mean(values):\n    return sum(values) / len(values)\n"
 
 
