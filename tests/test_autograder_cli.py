@@ -107,13 +107,7 @@ def test_report_from_results(tmp_path):
         result = course.GradeResult(f"s{index}", LAB, {"test_mean": mean, "test_scaled": scaled, "test_count": count},
                                     dict(POINTS), {"test_mean": "CheckFailed: [FAIL] mean"} if not mean else {},
                                     seconds=index + 1.0, reason="the kernel died" if index == 2 else "")  # fmt: skip
-        with course.connect(db) as connection:  # course_results only: no nbgrader assignment needed here
-            row = {**result.to_dict(), "total": result.total, "max_total": result.max_total, "graded_at": 0}
-            for key in ("scores", "max_scores", "messages", "problems"):
-                row[key] = course.json.dumps(row[key])
-            connection.execute(f"INSERT INTO course_results ({', '.join(course.RESULT_COLUMNS)}) VALUES "
-                               f"({', '.join('?' for _ in course.RESULT_COLUMNS)})",
-                               [row[c] for c in course.RESULT_COLUMNS])  # fmt: skip
+        course.record_row(db, result, graded_at=0)  # course_results only: no nbgrader assignment needed here
     page = report.write(db, tmp_path / "report").read_text()
     assert page.count("data:image/png;base64,") == 2, "a score histogram and a pass-rate chart"
     assert "<td>test_mean</td><td>2</td><td>33%</td><td>CheckFailed: [FAIL] mean</td>" in page
@@ -148,13 +142,7 @@ def test_gradebook_from_an_older_version_is_migrated(tmp_path):
         columns = {row[1] for row in connection.execute("PRAGMA table_info(course_results)")}
     assert set(course.RESULT_COLUMNS) <= columns
     new = course.GradeResult("new", LAB, {"test_mean": 2.0}, dict(POINTS), seconds=1.0)
-    with course.connect(db) as connection:
-        row = {**new.to_dict(), "total": new.total, "max_total": new.max_total, "graded_at": 0}
-        for key in ("scores", "max_scores", "messages", "problems"):
-            row[key] = course.json.dumps(row[key])
-        connection.execute(f"INSERT INTO course_results ({', '.join(course.RESULT_COLUMNS)}) VALUES "
-                           f"({', '.join('?' for _ in course.RESULT_COLUMNS)})",
-                           [row[c] for c in course.RESULT_COLUMNS])  # fmt: skip
+    course.record_row(db, new, graded_at=0)
     rows = {row["student"]: row for row in course.load_results(db)}
     assert rows["old"]["max_scores"] == {} and rows["old"]["reason"] is None and rows["new"]["total"] == 2.0
     page = report.write(db, tmp_path / "report").read_text()
