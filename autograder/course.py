@@ -69,22 +69,22 @@ def _die_with_parent() -> None:
 THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS")
 
 
-def kernel_threads(workers: int) -> int:
-    """CPU threads for one student kernel when ``workers`` kernels run at once: the machine's cores, shared."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores // max(1, workers))
-
-
-def _start_worker(threads: int) -> None:
-    """A grading worker: dies with its parent; its kernels use ``threads`` threads for TensorFlow's math.
+def kernel_thread_env(workers: int) -> dict[str, str]:
+    """Thread counts for each student kernel when ``workers`` kernels run at once: the machine's cores, shared.
 
     TensorFlow sizes its thread pool to every core of the machine; two kernels on two cores then run four busy
     threads that preempt each other. A tutor's own TF_NUM_INTRAOP_THREADS / OMP_NUM_THREADS win (the sandbox passes
     TF_* and OMP_* variables through to the kernel).
     """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    threads = str(max(1, cores // max(1, workers)))
+    return {variable: os.environ.get(variable, threads) for variable in THREAD_VARIABLES}
+
+
+def _start_worker(env: dict[str, str]) -> None:
+    """A grading worker: dies with its parent; its kernels get ``env`` (``kernel_thread_env``)."""
     _die_with_parent()
-    for variable in THREAD_VARIABLES:
-        os.environ.setdefault(variable, str(threads))
+    os.environ.update(env)
 
 
 def run_nbgrader(*args: str, cwd: Path = AUTOGRADER_DIR, check: bool = True, timeout: float | None = None):
@@ -548,7 +548,7 @@ def _run_jobs(jobs: list[dict], workers: int):
         return
     workers = min(workers, len(jobs))
     with ProcessPoolExecutor(
-        max_workers=workers, initializer=_start_worker, initargs=(kernel_threads(workers),)
+        max_workers=workers, initializer=_start_worker, initargs=(kernel_thread_env(workers),)
     ) as pool:
         futures = [pool.submit(_grade_job, job) for job in jobs]
         for future in as_completed(futures):
@@ -677,8 +677,8 @@ def write_csv(db: Path, path: Path) -> Path:
     writer.writerow(["lab", "student", "score", "max_score", "seconds", "stopped", "problems"])
     # Rewritten after every result: read only what it shows (a course's feedback HTML is hundreds of MB).
     for row in load_results(db, columns="lab, student, total, max_total, seconds, reason, problems"):
-        writer.writerow([row["lab"], row["student"], f"{row['total'] or 0:g}", f"{row['max_total'] or 0:g}",
-                         f"{row['seconds'] or 0:.1f}", row["reason"] or "", "; ".join(row["problems"])])  # fmt: skip
+        writer.writerow([row["lab"], row["student"], f"{row['total']:g}", f"{row['max_total']:g}",
+                         f"{row['seconds']:.1f}", row["reason"] or "", "; ".join(row["problems"])])  # fmt: skip
     temporary = Path(path).with_suffix(".csv.tmp")
     temporary.write_text(buffer.getvalue())
     temporary.replace(path)

@@ -341,11 +341,10 @@ class DaskRunner:
         if self.kind == "local":
             from distributed import LocalCluster
 
-            threads = str(course.kernel_threads(self.workers))  # as local --workers: the cores shared out
-            env = {variable: os.environ.get(variable, threads) for variable in course.THREAD_VARIABLES}
+            # Its kernels share the cores as with local --workers.
             return LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                dashboard_address=":0" if _has_dashboard() else None,
-                                silence_logs=logging.ERROR, env=env)  # fmt: skip
+                                dashboard_address=":0" if _has_dashboard() else None, silence_logs=logging.ERROR,
+                                env=course.kernel_thread_env(self.workers))  # fmt: skip
         options = load_cluster_config(self.cluster_config)
         submit = SUBMIT_COMMANDS[self.kind]
         if shutil.which(submit) is None:
