@@ -56,6 +56,9 @@ class GuardedExecute(Execute):
     cell_cpu_timeout = Integer(600, help="CPU seconds per cell (soft RLIMIT_CPU, all threads)").tag(config=True)
     cell_output_bytes = Integer(1_000_000, help="Output a cell keeps; the rest is dropped").tag(config=True)
     notebook_output_bytes = Integer(50_000_000, help="Output beyond this kills the kernel").tag(config=True)
+    iopub_timeout = Integer(
+        10, help="Seconds a cell's output may lag its reply; also how long an interrupted cell has to stop"
+    ).tag(config=True)
     guard = Bool(True, help="Restore and verify protected state around test cells").tag(config=True)
     protected_modules = List(
         Unicode(),
@@ -132,10 +135,18 @@ class GuardedExecute(Execute):
             cell.outputs.append(
                 _error("KernelDied", f"the kernel stopped while running this cell: {self._stop_reason}")
             )
-        except CellTimeoutError:
-            self._kill(f"a cell ignored the interrupt after its {self.timeout} s limit")
-            self._stop_reason = self._kill_reason
-            cell.outputs.append(_error("CellTimeoutError", f"this cell did not finish: {self._stop_reason}"))
+        except CellTimeoutError:  # no answer to the interrupt within iopub_timeout
+            if self._kernel_exited():  # e.g. its CPU budget ran out while it handled the interrupt
+                self._stop_reason = self._death_reason()
+                cell.outputs.append(
+                    _error("KernelDied", f"the kernel stopped while running this cell: {self._stop_reason}")
+                )
+            else:
+                self._kill(
+                    f"a cell ignored the interrupt at its {self.timeout} s limit (no answer in {self.iopub_timeout} s)"
+                )
+                self._stop_reason = self._kill_reason
+                cell.outputs.append(_error("CellTimeoutError", f"this cell did not finish: {self._stop_reason}"))
         if self._current_is_test:
             _no_faked_credit(cell)
         return cell, resources
@@ -177,6 +188,16 @@ class GuardedExecute(Execute):
         return None
 
     # ------------------------------------------------------------------------------------- limits
+
+    def _kernel_exited(self) -> bool:
+        process = getattr(getattr(self.km, "provisioner", None), "process", None)
+        if process is None:
+            return False
+        try:
+            process.wait(timeout=2)  # the launcher follows the kernel within moments
+        except Exception:
+            return False
+        return True
 
     def _kernel_pid(self) -> int | None:
         finder = getattr(self.km, "kernel_pid", None)

@@ -6,7 +6,8 @@ Every student kernel runs as::
 
 - the outer launcher (this module's ``main``) sets hard resource limits that bwrap and the kernel inherit:
   address space (memory cap), CPU seconds per notebook (hard) and per cell (soft, moved on by the executor before
-  each cell with ``prlimit``), largest file written, no core dumps;
+  each cell with ``prlimit``), largest file written, no core dumps; it stays as the kernel's supervisor and
+  kills the kernel's whole process group when the grader dies (``_supervise``);
 - ``bwrap`` gives the kernel no network (``--unshare-net``: only a private loopback), its own PID/IPC/UTS
   namespaces, a fresh ``/tmp`` and ``$HOME``, read-only views of the interpreter, the venv, ``course_utils`` and the
   data set, and one writable folder: the notebook's own working copy. ``solutions/``, the gradebooks, other
@@ -207,7 +208,7 @@ def limit_args(limits: Limits) -> list[str]:
 
 
 def find_kernel_process(root: int) -> int | None:
-    """The deepest descendant of ``root`` whose command line runs ipykernel (bwrap forks twice)."""
+    """The deepest descendant of ``root`` whose command line runs ipykernel (not the launcher; bwrap forks twice)."""
     frontier, found = [root], None
     while frontier:
         pid = frontier.pop()
@@ -215,7 +216,8 @@ def find_kernel_process(root: int) -> int | None:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        if b"ipykernel" in cmdline and b"bwrap" not in cmdline.split(b"\0", 1)[0]:
+        program = cmdline.split(b"\0", 1)[0]
+        if b"ipykernel" in cmdline and b"bwrap" not in program and b"autograder.sandbox" not in cmdline:
             found = pid
         frontier += _children(pid)
     return found
@@ -250,7 +252,11 @@ def set_cell_cpu_budget(pid: int, cell_cpu_s: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Set the hard limits, then exec the rest of the command line (bwrap ... or the kernel itself)."""
+    """Set the hard limits, then run the rest of the command line (bwrap ... or the kernel itself).
+
+    With ``--parent-pid`` (how ``SandboxedKernelManager`` starts kernels) the launcher stays as the kernel's
+    supervisor (``_supervise``); without it, it execs the command.
+    """
     parser = argparse.ArgumentParser(prog="python -m autograder.sandbox")
     for key, value in asdict(Limits()).items():
         parser.add_argument(f"--{key.replace('_', '-')}", type=int, default=value)
@@ -264,23 +270,77 @@ def main(argv: list[str] | None = None) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (min(args.cell_cpu_s, args.notebook_cpu_s), args.notebook_cpu_s))
     resource.setrlimit(resource.RLIMIT_FSIZE, (args.file_bytes, args.file_bytes))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    # jupyter_client interrupts a kernel by sending SIGINT to its process group, which includes bwrap: bwrap must
-    # ignore it (the disposition survives exec) or it dies and takes the kernel with it. ipykernel installs its
-    # own SIGINT handler while it runs a cell, so interrupting a cell still works.
+    # jupyter_client interrupts a kernel by sending SIGINT to its process group, which includes this launcher and
+    # bwrap: they must ignore it (the disposition survives fork and exec) or they die and take the kernel with
+    # them. ipykernel installs its own SIGINT handler while it runs a cell, so interrupting a cell still works.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent()  # kept across exec: bwrap dies with the grader, and the kernel with bwrap
-    if args.parent_pid and os.getppid() != args.parent_pid:
-        # The grader died while this launcher was starting (before the line above): nobody will ever talk to
-        # the kernel, and as an orphan it would outlive the grading run.
-        os._exit(70)
+    if args.parent_pid:
+        _supervise(command, args.parent_pid)
     os.execvp(command[0], command)
 
 
-def _die_with_parent() -> None:
+def _supervise(command: list[str], grader_pid: int) -> None:
+    """Run ``command`` as a child and take its whole process group down when the grader dies.
+
+    ``bwrap --die-with-parent`` alone is not enough: bwrap's PID-namespace init arms PR_SET_PDEATHSIG only at the
+    end of its set-up (mounts, binds), and when the outer bwrap dies during that window the init is orphaned and
+    runs the kernel forever (seen when a grading run was killed while a kernel was starting). This supervisor is
+    a child subreaper (orphans below it come back to it) and gets SIGTERM when the grader dies; it then kills its
+    process group (jupyter_client starts it as a session leader), which holds bwrap, bwrap's init and the kernel
+    whatever stage their start-up is at.
+    """
+    if os.getpgrp() != os.getpid():  # started by hand: never signal the caller's process group
+        os.setpgid(0, 0)
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _end_process_group)
+    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != grader_pid:
+        # The grader died while this launcher was starting (before the line above): nobody will ever talk to
+        # the kernel, and as an orphan it would outlive the grading run.
+        os._exit(70)
+    supervisor = os.getpid()
+    child = os.fork()
+    if child == 0:
+        try:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGHUP, signal.SIG_DFL)
+            _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # kept across exec: bwrap dies with its supervisor
+            if os.getppid() != supervisor:
+                os._exit(70)
+            os.execvp(command[0], command)
+        finally:
+            os._exit(127)
+    status = 0
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)  # reaps adopted orphans too
+        except ChildProcessError:
+            break
+        if pid == child:
+            break
+    for pid in _children(supervisor):  # left behind by the command (normally none): they go with it
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    code = os.waitstatus_to_exitcode(status)
+    os._exit(code if code >= 0 else 128 - code)  # a signal as the shell reports it (and as bwrap does)
+
+
+def _end_process_group(signum, frame) -> None:
+    os.killpg(os.getpgrp(), signal.SIGKILL)
+
+
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def _prctl(option: int, value: int) -> None:
     try:
         import ctypes
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(option, value)
     except (OSError, AttributeError):
         pass
 

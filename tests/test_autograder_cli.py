@@ -126,6 +126,38 @@ def test_kernel_launcher_whose_grader_died_does_not_start_the_kernel():
     assert orphan.returncode == 70, "the launcher must refuse to start a kernel for a grader that is gone"
 
 
+def test_kernel_tree_dies_with_its_grader_whatever_its_start_up_stage():
+    """bwrap's PID-namespace init arms its parent-death signal late in its set-up; killed in that window, it used
+    to survive as an orphan running the kernel. Model it with a command whose grandchild never arms one: when the
+    grader dies, the launcher (a supervisor) must take the whole tree with it."""
+    grader_code = (
+        "import os, subprocess, sys, time\n"
+        "launcher = subprocess.Popen([sys.executable, '-m', 'autograder.sandbox', f'--parent-pid={os.getpid()}', "
+        "'--', 'sh', '-c', 'sleep 300 & sleep 300'], start_new_session=True)\n"
+        "time.sleep(300)\n"
+    )
+    grader = subprocess.Popen([sys.executable, "-c", grader_code], env=course.nbgrader_env())
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            tree = descendants(grader.pid)
+            if sum("sleep 300" == command_line(pid).strip() for pid in tree) == 2:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"the launched command did not start: {[command_line(pid) for pid in tree]}")
+    finally:
+        grader.kill()
+        grader.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(is_alive(pid) for pid in tree):
+        time.sleep(0.2)
+    alive = [(pid, command_line(pid)) for pid in tree if is_alive(pid)]
+    for pid, _ in alive:
+        os.kill(pid, signal.SIGKILL)
+    assert not alive, f"left behind when the grader died: {alive}"
+
+
 def test_gradebook_from_an_older_version_is_migrated(tmp_path):
     """A course_results table written before max_scores/messages/reason/sandbox/graded_at existed keeps working."""
     db = tmp_path / "gradebook.db"
