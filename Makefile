@@ -73,11 +73,13 @@ test-fast: data lint
 # The file browser shows the four labs in order (and nothing else); new notebooks get the course kernel.
 # LAB_ARGS passes more options, e.g. `make lab LAB_ARGS="--no-browser --port 8890"`.
 LAB_ARGS ?=
+# Started from autograder/: nbgrader's Validate button reads the nbgrader_config.py of the server's working
+# directory, so it validates with the course's settings (300 s per cell, course kernel, log-noise filter).
 lab: data
 	@echo "JupyterLab on notebooks/: open lab1_sequence/lab1_sequence.ipynb first, kernel \"DL lab course (TF 2.21)\"."
 	@echo "Stop the server with Ctrl+C (twice)."
-	jupyter lab --ServerApp.root_dir=$(CURDIR)/notebooks --MappingKernelManager.default_kernel_name=dlcourse \
-		$(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
+	cd autograder && jupyter lab --ServerApp.root_dir=$(CURDIR)/notebooks \
+		--MappingKernelManager.default_kernel_name=dlcourse $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 # Students, before submitting: runs notebooks/<LAB>/<LAB>.ipynb top to bottom with the visible checks, under the
 # course's nbgrader settings (autograder/nbgrader_config.py: per-cell timeout, course kernel, log-noise filter).

@@ -5,8 +5,9 @@ notebooks) with the data set of ``course_utils.data.data_root()``. Headless Chro
 Playwright's Python package; no browser download) opens every student notebook, checks that it runs in the course
 kernel "DL lab course (TF 2.21)", runs its Setup cell, and asserts that the cell printed its summary and no error or
 stderr output. One screenshot per notebook goes to ``build/screenshots/<lab>.png``, wall times to
-``build/screenshots/timings.json``. A last test renders a rotatable view (``course_utils.views``) offline: the page
-may load nothing from outside localhost.
+``build/screenshots/timings.json``. A test renders a rotatable view (``course_utils.views``) offline: the page
+may load nothing from outside localhost. The server runs in ``autograder/``, as ``make lab`` starts it, and a last
+test presses nbgrader's Validate button on an untouched notebook, which must report its failing cells.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ SERVER_START_S = 120
 KERNEL_READY_MS = 180_000  # kernel start and the first TensorFlow import on a busy 2-core machine
 CELL_MS = 300_000  # the course's per-cell limit
 VIEWS_NOTEBOOK = "views_check.ipynb"
+LAB_SERVER_DIR = ROOT / "autograder"  # where `make lab` starts JupyterLab (tests/test_student_tools.py)
 
 pytestmark = [
     pytest.mark.browser,
@@ -187,7 +189,8 @@ def lab_server(tmp_path_factory, request) -> LabServer:
         command.append("--allow-root")
     log = base / "server.log"
     with log.open("wb") as log_file:
-        process = subprocess.Popen(command, cwd=base, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+        # As `make lab`: from autograder/, whose nbgrader_config.py the Validate button then reads.
+        process = subprocess.Popen(command, cwd=LAB_SERVER_DIR, env=env, stdout=log_file, stderr=subprocess.STDOUT)
     server = LabServer(f"http://127.0.0.1:{port}", token, root, base / "runtime", process, log)
     committed = _digest(NOTEBOOKS)
     try:
@@ -223,8 +226,9 @@ def _report_timings(server: LabServer, request) -> None:
         return
     with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
         reporter.write_line("")
+        reporter.write_line("browser smoke test (open, kernel ready, Setup cell run; Validate: the whole notebook)")
         for name, seconds in server.timings.items():
-            reporter.write_line(f"browser smoke test: {name:<22} {seconds:6.1f} s (open, kernel ready, first cell run)")
+            reporter.write_line(f"browser smoke test: {name:<22} {seconds:6.1f} s")
 
 
 @pytest.fixture(scope="module")
@@ -352,3 +356,23 @@ def test_rotatable_view_renders_offline(lab_server, session):
     lab_server.timings["views (interactive)"] = round(time.perf_counter() - started, 1)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     session.page.screenshot(path=str(SCREENSHOTS / "views.png"))
+
+
+def test_validate_button_reports_failing_cells(lab_server, session):
+    """A student's last step before submitting: nbgrader's Validate button, on a notebook with every TODO open."""
+    lab = "lab2_functional"  # the quickest to run top to bottom
+    started = time.perf_counter()
+    page = session.page
+    page.goto(f"{lab_server.url}/lab/tree/{lab}/{lab}.ipynb?reset&token={lab_server.token}")
+    panel = page.locator(".jp-NotebookPanel:visible")
+    panel.wait_for(timeout=KERNEL_READY_MS)
+    panel.locator(".jp-Toolbar").get_by_text("Validate", exact=True).click()
+    dialog = page.locator(".jp-Dialog")
+    playwright_api.expect(dialog.get_by_text("Validation Results")).to_be_visible(timeout=CELL_MS)
+    text = dialog.inner_text()
+    assert "There was an error running the validate command" not in text, text[:2000]
+    assert "The following cell failed:" in text and "check_param_count" in text, text[:2000]
+    assert not session.blocked, f"validation loaded from outside localhost: {session.blocked}"
+    lab_server.timings["validate button"] = round(time.perf_counter() - started, 1)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "validate.png"))
