@@ -529,8 +529,8 @@ def grade_labs(
             todo = {s: b for s, b in sorted(submissions.items()) if s not in done}
             if not todo:
                 continue
-            local = runner is None  # a Dask runner builds the template on its workers
-            template = prepare_template(lab, Path(solutions) / lab, Path(temporary) / lab, config) if local else None
+            # Built once here: local workers copy it, a Dask runner ships it to its workers as bytes.
+            template = prepare_template(lab, Path(solutions) / lab, Path(temporary) / lab, config)
             jobs += [dict(lab=lab, student=s, notebook_bytes=b, source_dir=Path(solutions) / lab, template=template,
                           config=config) for s, b in todo.items()]  # fmt: skip
         for result in _run_jobs(jobs, workers) if runner is None else runner(jobs):

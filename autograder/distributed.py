@@ -5,11 +5,12 @@
     python -m autograder grade lab1_sequence SUBMISSIONS --cluster local --workers 4  # Dask on this machine
 
 - What travels (no shared file system is assumed): a grading task carries one submission's bytes (lab, student,
-  notebook). The lab's source folder travels as a ``LabBundle`` (every file's bytes, the config overrides, a content
-  hash) in a task of its own that the grading tasks depend on: Dask copies it to each worker once, and recomputes it
-  if the worker holding it dies. A worker writes the bundle to its scratch folder and builds the lab's nbgrader
-  template course there, once per content hash (``worker_template``), then grades with ``course._grade_job``: the
-  same code, sandbox and limits as local grading. The task returns the ``GradeResult``, plain data.
+  notebook). The lab's source folder and the nbgrader template course the coordinator built from it (gradebook and
+  release, ``course.prepare_template``) travel as a ``LabBundle`` (every file's bytes, the config overrides, a
+  content hash) in a task of its own that the grading tasks depend on: Dask copies it to each worker once, and
+  recomputes it if the worker holding it dies. A worker writes the bundle to its scratch folder once per content
+  hash (``worker_template``; no nbgrader or alembic run there), then grades with ``course._grade_job``: the same
+  code, sandbox and limits as local grading. The task returns the ``GradeResult``, plain data.
 - Faults: when a worker dies, the scheduler runs its task elsewhere, up to ``retries`` more times (the scheduler's
   ``allowed-failures`` on a cluster we start; a task that raises gets ``retries=`` more attempts as well). A
   submission that kills its sandboxed kernel is graded (0 for what did not run, with the reason) and never retried;
@@ -36,7 +37,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import nbformat
@@ -47,6 +48,15 @@ CLUSTER_YAML = course.AUTOGRADER_DIR / "cluster.yaml"
 DEFAULT_RETRIES = 2
 SUBMIT_COMMANDS = {"slurm": "sbatch", "pbs": "qsub", "sge": "qsub", "lsf": "bsub"}
 CLUSTER_KINDS = ("local", *SUBMIT_COMMANDS)
+# A LocalCluster shares the tutor's few cores with the kernels it grades, and Dask's own timers then cost more than
+# its scheduling: every server checks its event loop every 20 ms, every worker samples its own stack every 10 ms
+# and polls system and memory figures. Idle, a 2-worker cluster used 8 % of a core with the defaults and 1 % with
+# these (benchmarks/bench_grading.py has the figures under load). Nothing here grades differently.
+LOCAL_CLUSTER_CONFIG = {
+    "distributed.admin.tick.interval": "1s",  # event-loop health check (default 20 ms, in every server)
+    "distributed.worker.profile.enabled": False,  # the dashboard's statistical profiler (samples every 10 ms)
+    "distributed.admin.system-monitor.interval": "2s",  # CPU/memory/network figures for the dashboard (500 ms)
+}
 # cluster.yaml: key -> (default, accepted types). ``queue`` has no default; autograder/cluster.yaml explains each key.
 CLUSTER_KEYS: dict[str, tuple[object, tuple[type, ...]]] = {
     "queue": (None, (str,)),
@@ -71,28 +81,44 @@ CLUSTER_DEFAULTS = {key: default for key, (default, _) in CLUSTER_KEYS.items()}
 
 @dataclass(frozen=True)
 class LabBundle:
-    """A lab's source folder as bytes (``{relative path: bytes}``), the config overrides and their content hash."""
+    """A lab's source folder as bytes (``{relative path: bytes}``), the config overrides and their content hash;
+    with the template course built from them (``course.prepare_template``) when the coordinator has one."""
 
     lab: str
     files: dict[str, bytes]
     config: dict | None
     digest: str
+    template: dict[str, bytes] = field(default_factory=dict)  # without nbgrader_config.py (the coordinator's paths)
 
 
-def lab_bundle(lab: str, source_dir: Path, config: dict | None = None) -> LabBundle:
-    """Everything ``course.prepare_template`` needs on a worker, read from ``source_dir`` (``solutions/<lab>``)."""
-    source_dir = Path(source_dir)
-    files = {
-        path.relative_to(source_dir).as_posix(): path.read_bytes()
-        for path in sorted(source_dir.rglob("*"))
-        if path.is_file() and ".ipynb_checkpoints" not in path.parts
-    }
+def lab_bundle(lab: str, source_dir: Path, config: dict | None = None, template: Path | None = None) -> LabBundle:
+    """What a worker needs to grade ``lab``, read from ``source_dir`` (``solutions/<lab>``) and ``template``."""
+    files = _read_tree(Path(source_dir))
+    course_files = _read_tree(Path(template), skip="nbgrader_config.py") if template is not None else {}
     if f"{lab}.ipynb" not in files:
         raise course.GradingError(f"{source_dir}: no {lab}.ipynb to grade against")
     content = hashlib.sha256(json.dumps([lab, config], sort_keys=True, default=repr).encode())
     for name, blob in files.items():
         content.update(f"\0{name}\0{hashlib.sha256(blob).hexdigest()}".encode())
-    return LabBundle(lab, files, config, content.hexdigest())
+    return LabBundle(lab, files, config, content.hexdigest(), course_files)
+
+
+def _read_tree(folder: Path, skip: str = "") -> dict[str, bytes]:
+    return {
+        path.relative_to(folder).as_posix(): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and ".ipynb_checkpoints" not in path.parts and path.relative_to(folder).as_posix() != skip
+    }
+
+
+def _write_tree(folder: Path, files: dict[str, bytes], what: str) -> None:
+    for name, blob in files.items():
+        relative = PurePosixPath(name)
+        if relative.is_absolute() or ".." in relative.parts:
+            raise course.GradingError(f"{what}: file name {name!r} leaves its folder")
+        path = folder.joinpath(*relative.parts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(blob)
 
 
 def task_key(lab: str, student: str, digest: str) -> str:
@@ -119,20 +145,20 @@ def _scratch_dir() -> Path:
 
 
 def worker_template(bundle: LabBundle) -> tuple[Path, Path]:
-    """The lab's source folder and template course on this worker, built from the bundle once per content hash."""
+    """The lab's source folder and template course on this worker, written from the bundle once per content hash
+    (built here only when the bundle carries no template)."""
     cached = _templates.get(bundle.digest)
     if cached and cached[1].is_dir():
         return cached
     root = Path(tempfile.mkdtemp(prefix=f"template-{bundle.lab}-{bundle.digest[:12]}-", dir=_scratch_dir()))
     source_dir = root / "source" / bundle.lab
-    for name, blob in bundle.files.items():
-        relative = PurePosixPath(name)
-        if relative.is_absolute() or ".." in relative.parts:
-            raise course.GradingError(f"lab bundle {bundle.lab}: file name {name!r} leaves the lab folder")
-        path = source_dir.joinpath(*relative.parts)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(blob)
-    template = course.prepare_template(bundle.lab, source_dir, root / "course", bundle.config)
+    _write_tree(source_dir, bundle.files, f"lab bundle {bundle.lab}")
+    if bundle.template:
+        template = root / "course"
+        _write_tree(template, bundle.template, f"lab bundle {bundle.lab} (template course)")
+        course._write_course_config(template, bundle.config)  # this machine's paths
+    else:
+        template = course.prepare_template(bundle.lab, source_dir, root / "course", bundle.config)
     _templates[bundle.digest] = (source_dir, template)
     return source_dir, template
 
@@ -325,7 +351,8 @@ class DaskRunner:
                     f"cannot reach the Dask scheduler at {self.scheduler} ({detail}); {hint}"
                 ) from error
         else:
-            with dask.config.set({"distributed.scheduler.allowed-failures": self.retries}):
+            quiet = LOCAL_CLUSTER_CONFIG if self.kind == "local" else {}
+            with dask.config.set({"distributed.scheduler.allowed-failures": self.retries, **quiet}):
                 self.cluster = self._start_cluster()
             self.client = Client(self.cluster)
         self.log(f"[dask] scheduler {self.client.scheduler.address}; dashboard: {self._dashboard()}")
@@ -342,9 +369,11 @@ class DaskRunner:
             from distributed import LocalCluster
 
             # Its kernels share the cores as with local --workers.
+            # memory_limit=0: no spilling, pausing or restarts by memory (tasks hold no data; the sandbox caps each
+            # kernel's memory), and no 100 ms memory monitor.
             return LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                                 dashboard_address=":0" if _has_dashboard() else None, silence_logs=logging.ERROR,
-                                env=course.kernel_thread_env(self.workers))  # fmt: skip
+                                env=course.kernel_thread_env(self.workers), memory_limit=0)  # fmt: skip
         options = load_cluster_config(self.cluster_config)
         submit = SUBMIT_COMMANDS[self.kind]
         if shutil.which(submit) is None:
@@ -412,7 +441,7 @@ class DaskRunner:
         for job in jobs:
             source = (job["lab"], str(job["source_dir"]), json.dumps(job.get("config"), sort_keys=True, default=repr))
             if source not in bundles:
-                bundle = lab_bundle(job["lab"], job["source_dir"], job.get("config"))
+                bundle = lab_bundle(job["lab"], job["source_dir"], job.get("config"), job.get("template"))
                 bundles[source] = client.submit(deliver, bundle, key=f"lab-bundle-{bundle.lab}-{bundle.digest[:16]}")
             payload = {name: job[name] for name in ("lab", "student", "notebook_bytes")}
             key = task_key(job["lab"], job["student"], hashlib.sha256(job["notebook_bytes"]).hexdigest())

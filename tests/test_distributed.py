@@ -238,6 +238,31 @@ def test_lab_bundle_carries_the_source_folder_and_a_content_hash(tmp_path):
     assert distributed.lab_bundle(LAB, changed, LIMITS).digest != bundle.digest
 
 
+def test_workers_get_the_coordinators_template_course_as_bytes(tmp_path, monkeypatch):
+    """The coordinator builds the template course once (nbgrader generate_assignment, alembic); workers only write it
+    out, with a course config of their own machine's paths."""
+    template = course.prepare_template(LAB, FIXTURE / LAB, tmp_path / "coordinator", LIMITS)
+    bundle = distributed.lab_bundle(LAB, FIXTURE / LAB, LIMITS, template)
+    assert "gradebook.db" in bundle.template and f"release/{LAB}/{LAB}.ipynb" in bundle.template
+    assert "nbgrader_config.py" not in bundle.template, "it holds the coordinator's paths"
+    assert bundle.digest == distributed.lab_bundle(LAB, FIXTURE / LAB, LIMITS).digest
+
+    def no_nbgrader_here(*args, **kwargs):
+        raise AssertionError("a worker rebuilt the template")
+
+    monkeypatch.setattr(course, "prepare_template", no_nbgrader_here)
+    monkeypatch.setattr(distributed, "_templates", {})
+    monkeypatch.setattr(distributed, "_scratch_dir", lambda: tmp_path)
+    source_dir, written = distributed.worker_template(bundle)
+    assert (written / "gradebook.db").read_bytes() == (template / "gradebook.db").read_bytes()
+    config = (written / "nbgrader_config.py").read_text()
+    assert str(written) in config and str(template) not in config
+    assert (source_dir / "numbers.txt").read_bytes() == (FIXTURE / LAB / "numbers.txt").read_bytes()
+    hostile = distributed.LabBundle(LAB, bundle.files, LIMITS, "0" * 64, {"../escape.txt": b"x"})
+    with pytest.raises(course.GradingError, match="leaves its folder"):
+        distributed.worker_template(hostile)
+
+
 CLUSTER_YAML = """
 queue: grading
 account: dl-course
