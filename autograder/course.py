@@ -559,7 +559,7 @@ def result_line(result: GradeResult) -> str:
     note = f"  ({'; '.join(result.problems)})" if result.problems else ""
     stopped = f"  [stopped: {result.reason}]" if result.reason else ""
     score = f"{result.total:5.1f} / {result.max_total:4.1f}"
-    return f"{result.lab} {result.student:<20} {score}  {result.seconds:6.1f} s{stopped}{note}"
+    return f"{result.lab:<20} {result.student:<20} {score}  {result.seconds:6.1f} s{stopped}{note}"
 
 
 RESULTS_TABLE = """CREATE TABLE IF NOT EXISTS course_results (

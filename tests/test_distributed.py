@@ -87,7 +87,7 @@ def gradebook_counts(db: Path) -> tuple[int, int]:
 
 
 def result_lines(log: list[str], student: str) -> list[str]:
-    return [line for line in log if line.startswith(f"{LAB} {student} ")]
+    return [line for line in log if line.split()[:2] == [LAB, student]]
 
 
 # ------------------------------------------------------------------------------------- on a cluster
