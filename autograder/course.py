@@ -11,7 +11,6 @@ time, so an interrupted run leaves both consistent and the next run resumes wher
 from __future__ import annotations
 
 import csv
-import ctypes
 import hashlib
 import io
 import json
@@ -30,6 +29,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import nbformat
+
+from autograder import sandbox
 
 AUTOGRADER_DIR = Path(__file__).resolve().parent
 ROOT = AUTOGRADER_DIR.parent
@@ -60,10 +61,7 @@ def nbgrader_env() -> dict[str, str]:
 
 def _die_with_parent() -> None:
     """Linux: get SIGKILL when the parent dies, so killing the coordinator takes the whole grading tree with it."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+    sandbox.prctl(sandbox.PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS")
@@ -242,8 +240,6 @@ def grade_submission(
     ``source_dir`` is the lab's source folder (default ``solutions/<lab>``); ``template`` a course made by
     ``prepare_template`` (faster; takes precedence); ``config`` overrides settings (``{"Execute.timeout": 10}``).
     """
-    from autograder import sandbox
-
     started = time.perf_counter()
     source_dir = Path(source_dir or SOLUTIONS / lab)
     result = GradeResult(student, lab, digest=hashlib.sha256(notebook_bytes).hexdigest())
@@ -502,8 +498,6 @@ def grade_labs(
     ``runner(jobs)`` yields each job's ``GradeResult`` in any order: by default a local pool of ``workers``
     processes; ``autograder.distributed.DaskRunner`` grades on a Dask cluster (which builds its own templates).
     """
-    from autograder import sandbox
-
     known = labs(solutions)
     unknown = sorted(set(batches) - set(known))
     if unknown:

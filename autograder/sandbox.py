@@ -291,10 +291,10 @@ def _supervise(command: list[str], grader_pid: int) -> None:
     """
     if os.getpgrp() != os.getpid():  # started by hand: never signal the caller's process group
         os.setpgid(0, 0)
-    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _end_process_group)
-    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != grader_pid:
         # The grader died while this launcher was starting (before the line above): nobody will ever talk to
         # the kernel, and as an orphan it would outlive the grading run.
@@ -305,7 +305,7 @@ def _supervise(command: list[str], grader_pid: int) -> None:
         try:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGHUP, signal.SIG_DFL)
-            _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # kept across exec: bwrap dies with its supervisor
+            prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # kept across exec: bwrap dies with its supervisor
             if os.getppid() != supervisor:
                 os._exit(70)
             os.execvp(command[0], command)
@@ -336,7 +336,8 @@ PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 
 
-def _prctl(option: int, value: int) -> None:
+def prctl(option: int, value: int) -> None:
+    """Linux prctl(2) (PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER); nothing where libc has none."""
     try:
         import ctypes
 
