@@ -496,7 +496,8 @@ def grade_labs(
     """Grade several labs' submissions (``{lab: location}``) in one pool; this process alone writes the gradebook.
 
     ``runner(jobs)`` yields each job's ``GradeResult`` in any order: by default a local pool of ``workers``
-    processes; ``autograder.distributed.DaskRunner`` grades on a Dask cluster (which builds its own templates).
+    processes; ``autograder.distributed.DaskRunner`` grades on a Dask cluster (the template built here travels to
+    its workers).
     """
     known = labs(solutions)
     unknown = sorted(set(batches) - set(known))

@@ -189,8 +189,12 @@ class GuardedExecute(Execute):
 
     # ------------------------------------------------------------------------------------- limits
 
+    def _launcher_process(self):
+        """The Popen of the kernel's launcher (``autograder.sandbox``), or None before start / after clean-up."""
+        return getattr(getattr(self.km, "provisioner", None), "process", None)
+
     def _kernel_exited(self) -> bool:
-        process = getattr(getattr(self.km, "provisioner", None), "process", None)
+        process = self._launcher_process()
         if process is None:
             return False
         try:
@@ -214,9 +218,8 @@ class GuardedExecute(Execute):
     def _kill(self, reason: str) -> None:
         if self._kill_reason is None:
             self._kill_reason = reason
-        provisioner = getattr(self.km, "provisioner", None)
-        pgid = getattr(provisioner, "pgid", None)
-        process = getattr(provisioner, "process", None)
+        pgid = getattr(getattr(self.km, "provisioner", None), "pgid", None)
+        process = self._launcher_process()
         try:
             if pgid:
                 os.killpg(pgid, signal.SIGKILL)
@@ -228,7 +231,7 @@ class GuardedExecute(Execute):
     def _death_reason(self) -> str:
         if self._kill_reason:
             return self._kill_reason
-        process = getattr(getattr(self.km, "provisioner", None), "process", None)
+        process = self._launcher_process()
         code = None
         if process is not None:
             try:

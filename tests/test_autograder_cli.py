@@ -121,7 +121,7 @@ def test_kernel_launcher_whose_grader_died_does_not_start_the_kernel():
     launcher = [sys.executable, "-m", "autograder.sandbox"]
     env = course.nbgrader_env()
     ours = subprocess.run([*launcher, f"--parent-pid={os.getpid()}", "--", "true"], env=env, timeout=60)
-    assert ours.returncode == 0, "the launcher should exec the command when its parent is the grader"
+    assert ours.returncode == 0, "the launcher should run the command when its parent is the grader"
     orphan = subprocess.run([*launcher, f"--parent-pid={os.getpid() + 100_000}", "--", "true"], env=env, timeout=60)
     assert orphan.returncode == 70, "the launcher must refuse to start a kernel for a grader that is gone"
 
