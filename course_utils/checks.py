@@ -6,7 +6,9 @@ expected, what was found and, where we can guess, what went wrong. Introduced in
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,6 +26,11 @@ __all__ = [
     "check_all_unique",
     "FileReadSpy",
     "fail",
+    "plain",
+    "live_model",
+    "build_model",
+    "student_rng",
+    "files_opened",
 ]
 
 
@@ -215,3 +222,92 @@ class FileReadSpy:
 
     def reset(self) -> None:
         self.paths.clear()
+
+
+# --- Values from the student's side -------------------------------------------------------------------------------
+# When graded, a test cell runs in a trusted process and every name it does not define itself is looked up in the
+# student's kernel: it arrives as plain data or as an opaque handle (see autograder's channel). The helpers below
+# are the test cells' only ways to turn student values into something to compare, so that the same test cell runs
+# in the student's kernel (visible checks while working) and in the trusted process (grading).
+
+
+def plain(value: Any) -> Any:
+    """``value`` as plain data: None, bool, int, float, str, bytes, lists/tuples/dicts of these, NumPy arrays.
+
+    Tensors and Keras variables become NumPy arrays, NumPy scalars Python numbers, paths strings.
+    """
+    if value is None or isinstance(value, (bool, int, float, str, bytes)):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain(item) for item in value)
+    if isinstance(value, dict):
+        return {plain(key): plain(item) for key, item in value.items()}
+    if hasattr(value, "__fspath__"):
+        return str(value)
+    if hasattr(value, "numpy"):
+        return np.asarray(value.numpy())
+    try:
+        array = np.asarray(value)
+    except Exception as error:  # noqa: BLE001 - any failure means: not data
+        raise TypeError(f"cannot turn a {type(value).__name__} into plain data") from error
+    if array.dtype == object:
+        raise TypeError(f"cannot turn a {type(value).__name__} into plain data")
+    return array
+
+
+def live_model(model: Any):
+    """A Keras model rebuilt from ``model``'s config (safe mode, built-in layers only) with ``model``'s weights.
+
+    The rebuilt model is the tests' own: call it, set its weights, inspect its layers.
+    """
+    import keras
+
+    config = json.loads(model.to_json())
+    rebuilt = keras.saving.deserialize_keras_object(config, safe_mode=True)
+    rebuilt.set_weights([np.asarray(plain(weight)) for weight in model.get_weights()])
+    return rebuilt
+
+
+def build_model(
+    builder: Any, input_shapes: Sequence[Sequence[int | None]], *args: Any, live: bool = True, **kwargs: Any
+):
+    """``keras.Model(inputs, builder(*inputs, *args, **kwargs))`` with one ``keras.Input(shape)`` per input shape.
+
+    For TODOs that write layer-building functions of Keras tensors (``conv_bn(x, filters, name)``): the model is
+    built where the function lives; ``live=True`` returns it rebuilt as the tests' own model (``live_model``).
+    ``args`` and ``kwargs`` must be plain data or student values.
+    """
+    import keras
+
+    inputs = [keras.Input(shape=tuple(shape)) for shape in input_shapes]
+    outputs = builder(*inputs, *args, **kwargs)
+    model = keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs)
+    return live_model(model) if live else model
+
+
+def student_rng(seed: int) -> np.random.Generator:
+    """A NumPy ``Generator`` seeded with ``seed`` on the student's side, to pass to the student's functions."""
+    return np.random.default_rng(seed)
+
+
+class files_opened:  # noqa: N801 - used like a function: ``with checks.files_opened(folder) as opened``
+    """Context manager: the files under ``folder`` opened while the block runs, as a list of paths (str)."""
+
+    def __init__(self, folder: Any) -> None:
+        self.folder = str(folder)
+        self.paths: list[str] = []
+        self._spy = FileReadSpy()
+
+    def __enter__(self) -> list[str]:
+        self._spy.__enter__()
+        return self.paths
+
+    def __exit__(self, *exc_info) -> None:
+        self._spy.__exit__(*exc_info)
+        self.paths.extend(
+            p for p in self._spy.paths if str(Path(p).resolve()).startswith(str(Path(self.folder).resolve()))
+        )
