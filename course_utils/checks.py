@@ -31,6 +31,7 @@ __all__ = [
     "build_model",
     "student_rng",
     "files_opened",
+    "shared_folder",
 ]
 
 
@@ -311,3 +312,20 @@ class files_opened:  # noqa: N801 - used like a function: ``with checks.files_op
         self.paths.extend(
             p for p in self._spy.paths if str(Path(p).resolve()).startswith(str(Path(self.folder).resolve()))
         )
+
+
+def shared_folder():
+    """Context manager: a fresh empty folder (``Path``) that the test may write and the student's code may read.
+
+    For test data the student's functions must find on disk (a small tree of samples). In the student's kernel it
+    is a temporary folder; when graded, the grader makes it where the sandboxed kernel can read it.
+    """
+    import contextlib
+    import tempfile
+
+    @contextlib.contextmanager
+    def folder():
+        with tempfile.TemporaryDirectory(prefix="course-test-") as name:
+            yield Path(name)
+
+    return folder()
