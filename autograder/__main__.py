@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from autograder import course, distributed, report, sandbox
+from autograder import course, distributed, gradebook, report, sandbox
 
 
 def demo(workers: int, labs: list[str] | None = None) -> int:
@@ -31,10 +31,10 @@ def demo(workers: int, labs: list[str] | None = None) -> int:
             (folder / f"{lab}.ipynb").write_bytes(blob)
     # One pool for all labs (the coordinator alone writes the gradebook); --force: the demo always regrades.
     course.grade_labs({lab: samples / lab for lab in selected}, workers=workers, force=True)
-    csv_path = course.write_csv(course.COURSE_DB, course.AUTOGRADER_DIR / "grades.csv")
+    csv_path = gradebook.write_csv(gradebook.COURSE_DB, course.AUTOGRADER_DIR / "grades.csv")
     print(f"\nGrades ({csv_path.relative_to(course.ROOT)}):")
     print(csv_path.read_text())
-    written = course.write_feedback(course.COURSE_DB, course.AUTOGRADER_DIR / "feedback")
+    written = gradebook.write_feedback(gradebook.COURSE_DB, course.AUTOGRADER_DIR / "feedback")
     page = report.write()
     print(
         f"feedback: {len(written)} HTML file(s) in autograder/feedback/; tutor report: {page.relative_to(course.ROOT)}"
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "grade":
             return grade_command(args)
         elif args.command == "feedback":
-            written = course.write_feedback(args.db, args.out, args.lab)
+            written = gradebook.write_feedback(args.db, args.out, args.lab)
             print(f"wrote {len(written)} feedback file(s) under {args.out}")
         elif args.command == "report":
             print(f"wrote {report.write(args.db, args.out)}")

@@ -12,7 +12,7 @@ import html
 import io
 from pathlib import Path
 
-from autograder import course
+from autograder import course, gradebook
 
 
 def _figure_png(figure) -> str:
@@ -52,7 +52,7 @@ def pass_rate(rows: list[dict], cell: str) -> float:
 
 def build(db: Path = course.COURSE_DB, slowest: int = 10) -> str:
     """The report as one HTML page."""
-    rows = course.load_results(db)
+    rows = gradebook.load_results(db)
     labs = sorted({row["lab"] for row in rows})
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Grading report</title><style>"
