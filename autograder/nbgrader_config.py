@@ -62,11 +62,6 @@ c.SandboxedKernelManager.limits = {"memory_bytes": 8 * 1024**3, "notebook_cpu_s"
 
 # Any stderr output fails a test cell. The course kernel is quiet (tensorflow-cpu, TF_CPP_MIN_LOG_LEVEL=3);
 # should TensorFlow/absl/Keras still print their own lines, StripLogNoise removes them before grading, on purpose.
-# (nbgrader's IgnorePattern stays configured for `nbgrader validate`-style pipelines that use it.)
-c.IgnorePattern.enabled = True
-c.IgnorePattern.pattern = (
-    r"(WARNING: All log messages before absl::InitializeLog\(\)|[IWE]\d{4} [\d:. ]+\S+\.cc:\d+\]).*"
-)
 
 # `nbgrader validate` scores stderr like autograde does, and its pipeline is not configurable: add the same filter.
 Validator.preprocessors.default_value = [CheckCellMetadata, ClearOutput, Execute, StripLogNoise]

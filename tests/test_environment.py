@@ -52,3 +52,32 @@ def test_installed_versions_match_pins():
 
     mismatched = {name: (version(name), pin) for name, pin in requirement_pins().items() if version(name) != pin}
     assert not mismatched, f"installed (version, pin) differ: {mismatched}; run make install"
+
+
+# Pinned packages the course never imports, with what uses them instead; every other pin must be imported.
+NOT_IMPORTED = {
+    "scipy": "scikit-learn's dependency (t-SNE), pinned for a reproducible install",
+    "nbval": "pytest plugin: --nbval-lax (make test)",
+    "pytest-xdist": "pytest plugin: -n (make test)",
+    "ruff": "command line: make lint",
+    "jupyterlab": "command line: make lab",
+    "distributed": "imported as dask.distributed",
+    "ipykernel": "the course kernel: python -m ipykernel_launcher (course_utils/kernel.py)",
+    "playwright": "pytest.importorskip('playwright.sync_api') in tests/browser",
+}
+IMPORT_NAMES = {"tensorflow-cpu": "tensorflow", "scikit-learn": "sklearn", "pyyaml": "yaml"}
+
+
+def test_every_pin_is_used():
+    """A pin nobody uses misleads readers of environment.yml (pooch was pinned as the downloader and never used)."""
+    sources = [path for folder in ("autograder", "course_utils", "tests", "benchmarks") for path in
+               (ROOT / folder).rglob("*.py")] + [ROOT / "data_fetch.py", *ROOT.glob("solutions/*/*.ipynb")]  # fmt: skip
+    text = "\n".join(path.read_text() for path in sources)
+    unused = []
+    for name in requirement_pins():
+        if name in NOT_IMPORTED:
+            continue
+        module = IMPORT_NAMES.get(name, name.replace("-", "_"))
+        if not re.search(rf"(^|\W)(import|from) {re.escape(module)}\b", text, re.MULTILINE):
+            unused.append(name)
+    assert not unused, f"pinned but never imported: {unused}; drop them or say in NOT_IMPORTED what uses them"

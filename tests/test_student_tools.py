@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import nbformat
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,3 +41,40 @@ def test_validate_button_in_make_lab_uses_the_course_settings():
     settings, preprocessors = done.stdout.splitlines()[-2:]
     assert settings == "300 dlcourse", f"Validate would run with {settings!r} (Execute.timeout, kernel)"
     assert "StripLogNoise" in preprocessors.split()
+
+
+FIXTURE_LAB = ROOT / "tests" / "fixtures" / "autograder" / "solutions" / "lab0_grading"
+
+
+def run_make_validate(notebook: Path) -> subprocess.CompletedProcess:
+    """`make validate` on ``notebook`` (-o install: never re-install from inside a test)."""
+    command = ["make", "--no-print-directory", "-o", "install", "validate", "LAB=lab0_grading", f"NOTEBOOK={notebook}"]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.notebook
+def test_make_validate_exit_code_says_whether_validation_passed(tmp_path):
+    """`nbgrader validate` exits 0 when cells fail; `make validate` must not, so that a script can rely on it."""
+    shutil.copytree(FIXTURE_LAB, tmp_path / "lab0_grading")
+    passing = tmp_path / "lab0_grading" / "lab0_grading.ipynb"
+    notebook = nbformat.read(passing, as_version=4)
+    for cell in notebook.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "mean_function":
+            cell.source = 'def mean(values):\n    """Arithmetic mean."""\n    raise NotImplementedError()'
+    failing = passing.with_name("failing.ipynb")
+    nbformat.write(notebook, failing)
+
+    done = run_make_validate(passing)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "Success! Your notebook passes all the tests." in done.stdout
+
+    done = run_make_validate(failing)
+    assert done.returncode != 0, f"make validate exited 0 although validation failed:\n{done.stdout[-3000:]}"
+    assert "VALIDATION FAILED ON" in done.stdout
+    assert "did NOT pass validation" in done.stderr
+
+
+def test_make_validate_without_a_lab_is_a_usage_error():
+    done = subprocess.run(["make", "--no-print-directory", "-o", "install", "validate"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode != 0 and "usage: make validate LAB=" in done.stdout
