@@ -2,6 +2,30 @@
 
 from . import Mutant
 
+ORTHO_BODY = """\
+        matrices = keras.ops.reshape(x, (-1, self.k, self.k))
+        products = keras.ops.einsum("bij,bkj->bik", matrices, matrices)  # A A^T for every sample
+        residual = keras.ops.eye(self.k) - products
+        per_sample = keras.ops.sum(keras.ops.square(residual), axis=(1, 2))
+        return self.weight * keras.ops.sum(per_sample)  # Keras divides by the batch size: the loss is the mean
+"""
+KERAS_IO_BODY = """\
+        x = keras.ops.reshape(x, (-1, self.k, self.k))
+        xxt = keras.ops.tensordot(x, x, axes=(2, 2))
+        xxt = keras.ops.reshape(xxt, (-1, self.k, self.k))
+        return keras.ops.sum(self.weight * keras.ops.square(xxt - keras.ops.eye(self.k)))
+"""
+ORTHO_CELL = (
+    '@keras.saving.register_keras_serializable(package="course")\n'
+    "class OrthogonalRegularizer(keras.regularizers.Regularizer):\n"
+    "    def __init__(self, k: int, weight: float = 0.001):\n"
+    "        self.k = k\n"
+    "        self.weight = weight\n\n"
+    "    def __call__(self, x):\n" + ORTHO_BODY + "\n"
+    "    def get_config(self):\n"
+    '        return {"k": self.k, "weight": self.weight}\n'
+)
+
 MUTANTS = [
     Mutant(
         name="l2_missing_half",
@@ -54,18 +78,35 @@ MUTANTS = [
                 "products = keras.ops.tensordot(matrices, matrices, axes=(2, 2))",
             )
         ],
-        caught_by=["test_orthogonal_regularizer"],
+        caught_by=["test_orthogonal_regularizer", "test_orthogonal_in_model"],
     ),
     Mutant(
-        name="ortho_sum_over_batch",
+        name="ortho_keras_io_example",  # keras-io's PointNet: batch-wide tensordot, reshaped back to (-1, k, k)
         cell="orthogonal_regularizer",
-        replace=[("self.weight * keras.ops.mean(per_sample)", "self.weight * keras.ops.sum(per_sample)")],
-        caught_by=["test_orthogonal_regularizer"],
+        source=ORTHO_CELL.replace(ORTHO_BODY, KERAS_IO_BODY),
+        caught_by=["test_orthogonal_regularizer", "test_orthogonal_in_model"],
+    ),
+    Mutant(
+        name="ortho_mean_over_batch",  # the lab's old definition: Keras divides it by B a second time
+        cell="orthogonal_regularizer",
+        replace=[("self.weight * keras.ops.sum(per_sample)", "self.weight * keras.ops.mean(per_sample)")],
+        caught_by=["test_orthogonal_regularizer", "test_orthogonal_in_model"],
+    ),
+    Mutant(
+        name="ortho_divides_by_batch_size_itself",
+        cell="orthogonal_regularizer",
+        replace=[
+            (
+                "self.weight * keras.ops.sum(per_sample)",
+                "self.weight * keras.ops.sum(per_sample) / keras.ops.cast(keras.ops.shape(x)[0], x.dtype)",
+            )
+        ],
+        caught_by=["test_orthogonal_regularizer", "test_orthogonal_in_model"],
     ),
     Mutant(
         name="ortho_without_weight",
         cell="orthogonal_regularizer",
-        replace=[("return self.weight * keras.ops.mean(per_sample)", "return keras.ops.mean(per_sample)")],
+        replace=[("return self.weight * keras.ops.sum(per_sample)", "return keras.ops.sum(per_sample)")],
         caught_by=["test_orthogonal_regularizer"],
     ),
     Mutant(
@@ -75,10 +116,22 @@ MUTANTS = [
         caught_by=["test_orthogonal_regularizer"],
     ),
     Mutant(
+        name="ortho_a_transpose_a_plus_identity",  # I + A A^T instead of I - A A^T
+        cell="orthogonal_regularizer",
+        replace=[("residual = keras.ops.eye(self.k) - products", "residual = keras.ops.eye(self.k) + products")],
+        caught_by=["test_orthogonal_regularizer"],
+    ),
+    Mutant(
         name="ortho_no_get_config",
         cell="orthogonal_regularizer",
         replace=[('        return {"k": self.k, "weight": self.weight}', "        return {}")],
-        caught_by=["test_orthogonal_regularizer"],
+        caught_by=["test_orthogonal_config"],
+    ),
+    Mutant(
+        name="ortho_config_drops_weight",
+        cell="orthogonal_regularizer",
+        replace=[('        return {"k": self.k, "weight": self.weight}', '        return {"k": self.k}')],
+        caught_by=["test_orthogonal_config"],
     ),
     Mutant(
         name="early_stopping_without_restore",
