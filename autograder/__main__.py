@@ -7,6 +7,7 @@ use autograder/nbgrader_config.py, so grading is sandboxed and guarded either wa
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -52,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     grade = commands.add_parser("grade", help="autograde a folder or zip of submissions")
     grade.add_argument("lab")
     grade.add_argument("submissions", type=Path, help="folder of <student>/<lab>.ipynb or <student>.zip, or a zip")
-    grade.add_argument("--workers", type=int, default=1, help="parallel grading processes (default 1)")
+    grade.add_argument("--workers", type=int, default=None,
+                       help="grading processes (default: the machine's cores, at most the submissions)")  # fmt: skip
     where = grade.add_mutually_exclusive_group()
     where.add_argument("--scheduler", metavar="ADDRESS", help="grade on a running Dask cluster (tcp://host:8786)")
     where.add_argument("--cluster", choices=distributed.CLUSTER_KINDS,
@@ -106,6 +108,21 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity: a batch job's share, not the whole node)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def workers_for(requested: int | None, submissions: int, cores: int | None = None) -> tuple[int, str]:
+    """Worker processes for ``submissions`` (``--workers`` if given), and why that many, for the grading log."""
+    if requested is not None:
+        if requested < 1:
+            raise course.GradingError(f"--workers must be at least 1, got {requested}")
+        return requested, "--workers"
+    cores = cores or usable_cores()
+    return max(1, min(cores, submissions)), f"{cores} core(s), {submissions} submission(s); --workers to change"
+
+
 def grade_command(args: argparse.Namespace) -> int:
     """``grade``: local processes, or Dask (``--scheduler``/``--cluster``), connected before anything is graded."""
     config = {"SandboxedKernelManager.require_sandbox": True} if args.require_sandbox else None
@@ -114,6 +131,12 @@ def grade_command(args: argparse.Namespace) -> int:
         raise course.GradingError(f"no sandbox: {sandbox.sandbox_status()[1]}")
     if args.lab not in course.labs(args.solutions):  # before a cluster starts
         raise course.GradingError(f"unknown lab {args.lab!r}; labs: {course.labs(args.solutions)}")
+    if args.scheduler is None:  # a running cluster brings its own workers
+        submissions = len(course.collect_submissions(args.lab, args.submissions)[0])
+        args.workers, why = workers_for(args.workers, submissions)
+        print(f"grading with {args.workers} worker process(es) ({why})")
+    else:
+        args.workers = args.workers or 1
     runner = None
     if dask:
         runner = distributed.DaskRunner(args.scheduler, args.cluster, jobs=args.jobs, workers=args.workers,
