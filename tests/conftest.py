@@ -33,6 +33,7 @@ from notebook_runner import (  # noqa: E402
     cell_label,
     notebook_path,
     share_nbval_kernel,
+    suite_counts,
 )
 
 # Fixture notebooks are inputs of the harness's own tests, never tests themselves (nbval would collect them).
@@ -271,6 +272,10 @@ def timing_rows(table: dict) -> list[dict]:
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     if hasattr(config, "workerinput"):
         return
+    if any("test_mutants.py" in report.nodeid for report in terminalreporter.stats.get("passed", [])):
+        terminalreporter.section("mutants (must fail) and alternatives (must pass) per lab")
+        for lab, (mutants, alternatives) in suite_counts().items():
+            terminalreporter.write_line(f"{lab:<24} {mutants:4d} mutants {alternatives:4d} alternatives")
     rows = timing_rows(config.stash[reports_key].table)
     target = config.getoption("notebook_timings")
     if target:

@@ -67,23 +67,51 @@ def labs_with_mutants() -> list[str]:
     return [lab for lab in labs() if (mutants_dir() / f"{lab}.py").exists()]
 
 
-def load_mutants(lab: str) -> list:
-    """The ``MUTANTS`` list of ``<mutants dir>/<lab>.py`` (the package ``tests/mutants`` or a fixture folder)."""
-    path = mutants_dir() / f"{lab}.py"
-    if path.parent.resolve() == (ROOT / "tests" / "mutants").resolve():
-        module = importlib.import_module(f"mutants.{lab}")
+def alternatives_dir() -> Path:
+    """``alternatives/`` beside the mutants folder (``tests/alternatives``, or a fixture course's own)."""
+    return Path(os.environ.get("COURSE_TEST_ALTERNATIVES") or mutants_dir().parent / "alternatives").resolve()
+
+
+def _load_records(lab: str, folder: Path, package: str, variable: str) -> list:
+    """The list ``variable`` of ``<folder>/<lab>.py`` (the package ``tests/<package>`` or a fixture folder)."""
+    path = folder / f"{lab}.py"
+    if not path.exists():
+        return []
+    if path.parent.resolve() == (ROOT / "tests" / package).resolve():
+        module = importlib.import_module(f"{package}.{lab}")
     else:  # a fixture: its file imports ``from mutants import Mutant``
-        spec = importlib.util.spec_from_file_location(f"fixture_mutants_{lab}", path)
+        spec = importlib.util.spec_from_file_location(f"fixture_{package}_{lab}", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-    mutants = getattr(module, "MUTANTS", None)
-    if not isinstance(mutants, list | tuple):
-        raise TypeError(f"{path}: expected a list MUTANTS of Mutant, found {type(mutants).__name__}")
-    names = [mutant.name for mutant in mutants]
+    records = getattr(module, variable, None)
+    if not isinstance(records, list | tuple):
+        raise TypeError(f"{path}: expected a list {variable}, found {type(records).__name__}")
+    names = [record.name for record in records]
     duplicated = sorted({name for name in names if names.count(name) > 1})
     if duplicated:
-        raise ValueError(f"{path}: mutant names must be unique within a lab, duplicated: {duplicated}")
-    return list(mutants)
+        raise ValueError(f"{path}: names must be unique within a lab, duplicated: {duplicated}")
+    return list(records)
+
+
+def load_mutants(lab: str) -> list:
+    """The ``MUTANTS`` list of ``<mutants dir>/<lab>.py`` (the package ``tests/mutants`` or a fixture folder)."""
+    return _load_records(lab, mutants_dir(), "mutants", "MUTANTS")
+
+
+def suite_counts() -> dict[str, tuple[int, int]]:
+    """(mutants, alternatives) per lab; (-1, -1) where a file cannot be loaded (its tests say why)."""
+    counts = {}
+    for lab in labs_with_mutants():
+        try:
+            counts[lab] = (len(load_mutants(lab)), len(load_alternatives(lab)))
+        except Exception:  # noqa: BLE001 - reported by the tests themselves
+            counts[lab] = (-1, -1)
+    return counts
+
+
+def load_alternatives(lab: str) -> list:
+    """The ``ALTERNATIVES`` list of ``<alternatives dir>/<lab>.py`` (empty when the lab has none)."""
+    return _load_records(lab, alternatives_dir(), "alternatives", "ALTERNATIVES")
 
 
 # --------------------------------------------------------------------------------------------- cells

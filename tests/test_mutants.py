@@ -1,11 +1,14 @@
-"""Tests that can fail: every hidden test must reject the plausible wrong answers in tests/mutants/<lab>.py.
+"""Tests that measure: every hidden test must reject the plausible wrong answers in tests/mutants/<lab>.py, and
+every correct answer written differently (tests/alternatives/<lab>.py) must pass every test cell.
 
 Per lab, ONE kernel (in the lab's folder, where nbgrader runs it) executes the solution notebook once; the reference
 must pass every test cell. When nbval (``make test``) has just run the same notebook on the same worker, the suite
 continues in nbval's kernel instead of executing the notebook a second time (see conftest.py). Then each mutant
 (test id ``<lab>::<mutant>``) runs its edited cell and the cells named in ``rerun``, checks that every ``caught_by``
 test cell (full source, hidden tests included) fails with an error, and restores the reference by re-running the
-original cell and the ``rerun`` cells. No notebook is executed twice.
+original cell and the ``rerun`` cells. Each alternative (``<lab>::alt::<name>``) runs the same way, but every test cell
+after its cell must pass. No notebook is executed twice. The run ends with the number of mutants and alternatives
+per lab.
 
 Under pytest-xdist a lab's tests carry ``xdist_group(<lab>)``, so with ``--dist loadgroup`` (conftest.py switches
 ``-n`` runs to it) one worker owns each lab's kernel.
@@ -24,9 +27,11 @@ from notebook_runner import (
     grade_id,
     is_test_cell,
     labs_with_mutants,
+    load_alternatives,
     load_mutants,
     notebook_path,
     read_notebook,
+    suite_counts,
 )
 
 pytestmark = [pytest.mark.notebook, pytest.mark.slow]
@@ -34,6 +39,7 @@ pytestmark = [pytest.mark.notebook, pytest.mark.slow]
 ORDER_WITHIN_LAB = (
     "test_reference_passes_every_test_cell",
     "test_mutant_is_caught",
+    "test_alternative_keeps_every_point",
     "test_reference_passes_after_all_mutants",
 )
 
@@ -125,6 +131,19 @@ def _mutant_params():
             continue
         for mutant in mutants:
             yield pytest.param(lab, mutant, id=f"{lab}::{mutant.name}", marks=pytest.mark.xdist_group(lab))
+
+
+def _alternative_params():
+    for lab in labs_with_mutants():
+        try:
+            alternatives = load_alternatives(lab)
+        except Exception as error:  # a broken file is one failing test, not a collection error
+            yield pytest.param(lab, error, id=f"{lab}::alt::<alternatives file>", marks=pytest.mark.xdist_group(lab))
+            continue
+        for alternative in alternatives:
+            yield pytest.param(
+                lab, alternative, id=f"{lab}::alt::{alternative.name}", marks=pytest.mark.xdist_group(lab)
+            )
 
 
 LABS = [_lab_param(lab) for lab in labs_with_mutants()]
@@ -228,6 +247,64 @@ def _restore(kernel: LabKernel, mutant, original: str, rerun: dict[str, str], te
                     f"behind?):\n{result.describe()}"
                 )
     return ""
+
+
+@pytest.mark.parametrize("lab_kernel, alternative", list(_alternative_params()), indirect=["lab_kernel"])
+def test_alternative_keeps_every_point(lab_kernel, alternative, request):
+    """A correct answer written otherwise than the reference passes every test cell that follows its cell."""
+    if isinstance(alternative, Exception):
+        pytest.fail(f"{lab_kernel.lab}: cannot load its alternatives: {type(alternative).__name__}: {alternative}",
+                    pytrace=False)  # fmt: skip
+    if not lab_kernel.session.alive():
+        lab_kernel.start()
+    if lab_kernel.reference_failures:
+        pytest.skip(f"the reference of {lab_kernel.lab} fails (see test_reference_passes_every_test_cell)")
+    try:
+        _check_alternative(lab_kernel, alternative)
+    finally:
+        attach_timings(request.node, lab_kernel.session.take_timings())
+
+
+def _check_alternative(kernel: LabKernel, alternative) -> None:
+    name = alternative.name
+    original = kernel.source(alternative.cell, "cell", name)
+    rerun = {cell_id: kernel.source(cell_id, "rerun", name) for cell_id in alternative.rerun}
+    try:
+        edited = alternative.apply(original)
+    except ValueError as error:
+        pytest.fail(str(error), pytrace=False)
+    assert edited != original, f"alternative {name!r}: the edit leaves cell {alternative.cell!r} unchanged"
+    order = list(kernel.cells)
+    after = order.index(alternative.cell)
+    tests = {cell_id: kernel.cells[cell_id].source for cell_id in kernel.test_cells if order.index(cell_id) > after}
+    problems = []
+    try:
+        setup = [(alternative.cell, kernel.run(edited, f"{name}: {alternative.cell} (alternative)"))]
+        setup += [(cell_id, kernel.run(source, f"{name}: {cell_id}")) for cell_id, source in rerun.items()]
+        problems += [f"--- {cell_id} raised:\n{result.describe()}" for cell_id, result in setup if result.raised]
+        if not problems:
+            for cell_id, source in tests.items():
+                result = kernel.run(source, f"{name}: {cell_id}")
+                if not result.passed:
+                    problems.append(f"--- {cell_id} failed:\n{result.describe()}")
+    finally:
+        restore_problem = _restore(kernel, alternative, original, rerun, {})
+    if restore_problem:
+        problems.append(restore_problem)
+    if problems:
+        pytest.fail(
+            f"alternative {name!r} of {kernel.lab} (cell {alternative.cell!r}: {alternative.why}) loses points:\n"
+            + "\n".join(problems),
+            pytrace=False,
+        )
+
+
+@pytest.mark.parametrize("lab_kernel", LABS, indirect=True)
+def test_suite_has_more_alternatives_than_mutants(lab_kernel):
+    """Issue 17: at least as many correct alternatives as mutants per lab."""
+    mutants, alternatives = suite_counts()[lab_kernel.lab]
+    print(f"{lab_kernel.lab}: {mutants} mutants, {alternatives} alternatives")
+    assert alternatives >= mutants, f"{lab_kernel.lab}: {alternatives} alternatives for {mutants} mutants"
 
 
 @pytest.mark.parametrize("lab_kernel", LABS, indirect=True)

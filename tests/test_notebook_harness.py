@@ -63,7 +63,7 @@ def run_pytest(
 
 def two_fixture_labs(tmp_path: Path) -> tuple[Path, Path]:
     """The fixture lab twice (lab0_fixture, lab0b_fixture), to see one kernel per lab under xdist."""
-    solutions, mutants = tmp_path / "solutions", tmp_path / "mutants"
+    solutions, mutants, alternatives = tmp_path / "solutions", tmp_path / "mutants", tmp_path / "alternatives"
     for name in (FIXTURE_LAB, "lab0b_fixture"):
         shutil.copytree(FIXTURES / "course" / "solutions" / FIXTURE_LAB, solutions / name)
         if name != FIXTURE_LAB:
@@ -72,6 +72,8 @@ def two_fixture_labs(tmp_path: Path) -> tuple[Path, Path]:
             copy.write_text(copy.read_text().replace(f"lab folder: {FIXTURE_LAB}", f"lab folder: {name}"))
         mutants.mkdir(exist_ok=True)
         shutil.copy(FIXTURES / "course" / "mutants" / f"{FIXTURE_LAB}.py", mutants / f"{name}.py")
+        alternatives.mkdir(exist_ok=True)  # found beside the mutants folder
+        shutil.copy(FIXTURES / "course" / "alternatives" / f"{FIXTURE_LAB}.py", alternatives / f"{name}.py")
     return solutions, mutants
 
 
@@ -92,8 +94,13 @@ def test_mutant_runner_and_student_test_pass_on_fixture_labs_under_xdist(tmp_pat
     assert set(by_run) == {
         f"{lab} [{kind}]" for lab in (FIXTURE_LAB, "lab0b_fixture") for kind in ("mutant kernel", "student copy")
     }
-    # 6 code cells once (the reference pass), then per mutant: cell + reruns, test, restore, re-check; final tests
-    assert by_run[f"{FIXTURE_LAB} [mutant kernel]"]["cells_run"] == 6 + (1 + 1 + 1 + 1) + (2 + 1 + 2 + 1) + 2
+    # 6 code cells once (the reference pass), then per mutant: cell + reruns, test, restore, re-check; per
+    # alternative: cell + reruns, every later test cell, restore; final tests
+    mutant_cells, alternative_cells = (1 + 1 + 1 + 1) + (2 + 1 + 2 + 1), (1 + 2 + 1) + (2 + 1 + 2)
+    assert by_run[f"{FIXTURE_LAB} [mutant kernel]"]["cells_run"] == 6 + mutant_cells + alternative_cells + 2
+    for lab in (FIXTURE_LAB, "lab0b_fixture"):
+        for name in ("mean_with_statistics", "scaled_with_a_loop"):
+            assert outcomes[f"test_alternative_keeps_every_point[{lab}::alt::{name}]"] == ""
     assert "notebook execution times" in output
 
 
@@ -113,9 +120,10 @@ def test_nbval_and_mutants_in_one_run_execute_each_notebook_once(tmp_path, share
     by_run = {row["notebook"]: row for row in rows}
     for lab in (FIXTURE_LAB, "lab0b_fixture"):
         assert by_run[f"{lab} [nbval]"]["cells_run"] == 2 * 6  # setup and call of 6 cells
-        # mutants and final checks (12 cells), plus the reference pass (6) when it runs in a kernel of its own
+        # mutants and final checks (12 cells), alternatives (9), plus the reference pass (6) when it runs in a kernel
+        # of its own
         shared = share == "1"  # conftest.py turns loadscope into loadgroup
-        assert by_run[f"{lab} [mutant kernel]"]["cells_run"] == (12 if shared else 18)
+        assert by_run[f"{lab} [mutant kernel]"]["cells_run"] == (21 if shared else 27)
 
 
 def test_mutant_runner_reports_each_broken_mutant(tmp_path):
@@ -191,3 +199,20 @@ def test_nbval_strict_check_fails_on_changed_output(tmp_path):
     assert code == 1, output[-4000:]
     failed = [name for name, text in outcomes.items() if text]
     assert len(failed) == 1 and "[2, 4, 7]" in output, output[-4000:]
+
+
+def test_alternative_runner_reports_lost_points(tmp_path):
+    code, output, outcomes, _ = run_pytest(
+        tmp_path,
+        "tests/test_mutants.py",
+        solutions=FIXTURES / "course" / "solutions",
+        mutants=FIXTURES / "course" / "mutants",
+        COURSE_TEST_ALTERNATIVES=str(FIXTURES / "bad_alternatives"),
+    )
+    assert code == 1, output[-4000:]
+    lost = outcomes[f"test_alternative_keeps_every_point[{FIXTURE_LAB}::alt::rounded_mean]"]
+    assert "loses points" in lost and "test_mean failed" in lost, lost
+    stale = outcomes[f"test_alternative_keeps_every_point[{FIXTURE_LAB}::alt::stale_edit]"]
+    assert "does not occur in cell 'mean_function'" in stale
+    # the restore put the reference back: the final check passes
+    assert outcomes[f"test_reference_passes_after_all_mutants[{FIXTURE_LAB}]"] == ""
