@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from autograder import course, distributed, gradebook, report, sandbox
+from autograder import course, distributed, gradebook, report, sandbox, similarity
 
 
 def demo(workers: int, labs: list[str] | None = None) -> int:
@@ -76,6 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     rep = commands.add_parser("report", help="tutor report (HTML with plots) from the gradebook")
     rep.add_argument("--db", type=Path, default=course.COURSE_DB)
     rep.add_argument("--out", type=Path, default=course.AUTOGRADER_DIR / "report")
+    similar = commands.add_parser("similarity", help="flag near-identical answers (also run by grade)")
+    similar.add_argument("lab")
+    similar.add_argument("submissions", type=Path, help="the folder or zip given to grade")
+    similar.add_argument("--threshold", type=float, default=similarity.DEFAULT_THRESHOLD,
+                         help="flag pairs at least this similar, 0-1 (default %(default)s)")  # fmt: skip
+    similar.add_argument("--db", type=Path, default=course.COURSE_DB, help="writes similarity/ beside it")
+    similar.add_argument("--solutions", type=Path, default=course.SOLUTIONS)
     commands.add_parser("sandbox", help="say whether student kernels can be sandboxed here")
     dem = commands.add_parser("demo", help="release, grade sample submissions, print the grade table")
     dem.add_argument("--workers", type=int, default=2)
@@ -92,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {len(written)} feedback file(s) under {args.out}")
         elif args.command == "report":
             print(f"wrote {report.write(args.db, args.out)}")
+        elif args.command == "similarity":
+            similarity_command(args.lab, args.submissions, args.db, args.solutions, args.threshold)
         elif args.command == "sandbox":
             available, why = sandbox.sandbox_status()
             print(("sandbox available: " if available else "SANDBOX UNAVAILABLE: ") + why)
@@ -106,6 +115,18 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)  # fmt: skip
         return 130
     return 0
+
+
+def similarity_command(lab: str, location: Path, db: Path, solutions: Path,
+                       threshold: float = similarity.DEFAULT_THRESHOLD) -> Path:  # fmt: skip
+    """Compare every submission of ``lab`` in ``location``; the tutor report shows the flagged pairs."""
+    if not 0 < threshold <= 1:
+        raise course.GradingError(f"--threshold must be in (0, 1], got {threshold}")
+    submissions = course.collect_submissions(lab, location)[0]
+    path = similarity.write(lab, submissions, Path(solutions) / lab / f"{lab}.ipynb", similarity.folder(db), threshold)
+    flagged = similarity.load(lab, similarity.folder(db))["pairs"]
+    print(f"similarity: {len(flagged)} pair(s) of {len(submissions)} submission(s) flagged; {path}")
+    return path
 
 
 def usable_cores() -> int:
@@ -149,6 +170,7 @@ def grade_command(args: argparse.Namespace) -> int:
         if runner is not None:
             runner.close()
     print(f"graded {len(results)} submission(s); gradebook {args.db}")
+    similarity_command(args.lab, args.submissions, args.db, args.solutions)
     if runner is not None and runner.not_recorded:
         print(f"{len(runner.not_recorded)} submission(s) could not be graded: run the same command again")
         return 1

@@ -12,7 +12,7 @@ import html
 import io
 from pathlib import Path
 
-from autograder import course, gradebook
+from autograder import course, gradebook, similarity
 
 
 def _figure_png(figure) -> str:
@@ -100,6 +100,7 @@ def build(db: Path = course.COURSE_DB, slowest: int = 10) -> str:
                 parts.append(f"<tr><td>{html.escape(row['student'])}</td><td>{row['total']:g}</td>"
                              f"<td>{html.escape(why[:400])}</td></tr>")  # fmt: skip
             parts.append("</table>")
+        parts.append(similarity.html_section(lab, similarity.folder(db)))
     parts.append("</body></html>")
     return "\n".join(parts)
 

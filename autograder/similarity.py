@@ -202,6 +202,11 @@ def compare(
     return pairs, len(everyone)
 
 
+def folder(db: Path) -> Path:
+    """Where the similarity reports of the course whose gradebook is ``db`` live: ``similarity/`` beside it."""
+    return Path(db).resolve().parent / "similarity"
+
+
 def report_path(lab: str, folder: Path) -> Path:
     return Path(folder) / f"{lab}.json"
 

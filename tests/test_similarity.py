@@ -107,3 +107,24 @@ def test_written_report_and_html_section(tmp_path, threshold):
     assert "Similar submissions" in section and "ada &amp; bob" in section
     assert "acc += x" in section  # the cells, side by side
     assert similarity.html_section("lab9_none", tmp_path) == ""
+
+
+def test_cli_and_tutor_report(tmp_path, capsys):
+    from autograder import __main__ as cli
+    from autograder import course, gradebook, report
+
+    folder = tmp_path / "submissions"
+    for student, answer in (("ada", ORIGINAL), ("bob", DISGUISED), ("cy", INDEPENDENT)):
+        (folder / student).mkdir(parents=True)
+        (folder / student / "lab0_grading.ipynb").write_bytes(submission({"mean_function": answer}))
+    db = tmp_path / "gradebook.db"
+    solutions = SOURCE.parent.parent
+    assert cli.main(["similarity", "lab0_grading", str(folder), "--db", str(db), "--solutions", str(solutions)]) == 0
+    assert "similarity: 1 pair(s) of 3 submission(s) flagged" in capsys.readouterr().out
+    assert (tmp_path / "similarity" / "lab0_grading.json").exists()
+    for student in ("ada", "bob", "cy"):
+        gradebook.record_row(db, course.GradeResult(student, "lab0_grading", scores={"test_mean": 2.0},
+                                                    max_scores={"test_mean": 2.0}))  # fmt: skip
+    page = report.build(db)
+    assert "Similar submissions" in page and "ada &amp; bob" in page and "cy &amp;" not in page
+    assert cli.main(["similarity", "lab0_grading", str(folder), "--db", str(db), "--threshold", "2"]) == 2
