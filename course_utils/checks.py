@@ -7,6 +7,7 @@ expected, what was found and, where we can guess, what went wrong. Introduced in
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,11 +33,37 @@ __all__ = [
     "student_rng",
     "files_opened",
     "shared_folder",
+    "type_names",
 ]
 
 
 class CheckFailed(AssertionError):
     """A lab check failed; the message is meant for the student."""
+
+
+# When graded, a test cell runs in a trusted process (autograder.trusted) and the student's values arrive as plain
+# data or as proxies of objects in the student's kernel (autograder.channel.StudentObject). A proxy is recognised
+# by its class (never by asking the object itself), and every check turns values into plain data first.
+_SESSION: dict[str, Any] = {"channel": None, "shared_root": None}
+
+
+def _is_proxy(value: Any) -> bool:
+    return getattr(type(value), "_course_student_proxy", False) is True
+
+
+class grading_session:  # noqa: N801 - a context manager used by the grader only
+    """The grader's context for one graded test cell: the channel to the student's kernel, and where
+    ``shared_folder`` makes folders the sandboxed kernel can read. Not for test cells."""
+
+    def __init__(self, channel: Any, shared_root: str | None) -> None:
+        self.session = {"channel": channel, "shared_root": shared_root}
+
+    def __enter__(self) -> None:
+        self.saved = dict(_SESSION)
+        _SESSION.update(self.session)
+
+    def __exit__(self, *exc_info) -> None:
+        _SESSION.update(self.saved)
 
 
 def _report(message: str, quiet: bool) -> None:
@@ -54,6 +81,11 @@ def fail(message: str, hint: str | None = None) -> None:
 
 def check(message: str, condition: Any, hint: str | None = None, quiet: bool = False) -> None:
     """Pass when ``condition`` is true; ``message`` says what is being checked."""
+    condition = plain(condition)
+    if isinstance(condition, np.ndarray) and condition.size == 1:
+        condition = condition.item()
+    if not isinstance(condition, (bool, np.bool_, int)):
+        raise TypeError(f"check({message!r}, ...): the condition must be a bool, got {type(condition).__name__}")
     if not bool(condition):
         fail(message, hint)
     _report(message, quiet)
@@ -72,8 +104,7 @@ def _shape_hint(actual: tuple, expected: tuple) -> str | None:
 
 def check_shape(name: str, array: Any, expected: Sequence[int | None], quiet: bool = False) -> None:
     """Check ``array.shape`` against ``expected``; ``None`` in ``expected`` matches any size."""
-    actual = tuple(getattr(array, "shape", np.shape(array)))
-    actual = tuple(int(a) if a is not None else None for a in actual)
+    actual = _shape_of(array)
     expected = tuple(expected)
     ok = len(actual) == len(expected) and all(e is None or a == e for a, e in zip(actual, expected))
     if not ok:
@@ -81,15 +112,33 @@ def check_shape(name: str, array: Any, expected: Sequence[int | None], quiet: bo
     _report(f"{name} has shape {actual}", quiet)
 
 
+def _shape_of(array: Any) -> tuple:
+    """The shape of a value (array, tensor, nested list, or a student object with a ``shape``) as ints/None."""
+    if _is_proxy(array):
+        shape = plain(array.shape)  # a symbolic tensor's shape: read it rather than materialise the tensor
+    else:
+        array = plain(array)
+        shape = array.shape if isinstance(array, np.ndarray) else np.shape(array)
+    if not isinstance(shape, (tuple, list)) or not all(a is None or isinstance(a, (int, np.integer)) for a in shape):
+        raise TypeError(f"expected a shape (a tuple of sizes), got {type(shape).__name__}")
+    return tuple(int(a) if a is not None else None for a in shape)
+
+
+def _dtype_of(array: Any) -> np.dtype:
+    if _is_proxy(array):
+        dtype = plain(array.dtype)  # the student side sends dtypes by name
+        return np.dtype(dtype if isinstance(dtype, str) else str(dtype))
+    dtype = getattr(array, "dtype", None)
+    if hasattr(dtype, "as_numpy_dtype"):  # tf.DType (a test's own tensor, in the student's kernel)
+        return np.dtype(dtype.as_numpy_dtype)
+    if dtype is not None:  # numpy dtype, or the string Keras tensors carry
+        return np.dtype(str(dtype))
+    return np.asarray(plain(array)).dtype
+
+
 def check_dtype(name: str, array: Any, expected: Any, quiet: bool = False) -> None:
     """Check the dtype (numpy or tensor) of ``array``."""
-    dtype = getattr(array, "dtype", None)
-    if hasattr(dtype, "as_numpy_dtype"):  # tf.DType
-        actual = np.dtype(dtype.as_numpy_dtype)
-    elif dtype is not None:  # numpy dtype, or the string Keras tensors carry
-        actual = np.dtype(str(dtype))
-    else:
-        actual = np.asarray(array).dtype
+    actual = _dtype_of(array)
     if actual != np.dtype(expected):
         hint = "numpy defaults to float64: cast with .astype(np.float32)" if actual == np.float64 else None
         fail(f"{name}: expected dtype {np.dtype(expected)}, got {actual}", hint)
@@ -105,32 +154,47 @@ def check_close(
     hint: str | None = None,
     quiet: bool = False,
 ) -> None:
-    """Check that ``actual`` equals ``expected`` within tolerances (shapes must match)."""
-    actual_array = np.asarray(actual, dtype=np.float64)
-    expected_array = np.asarray(expected, dtype=np.float64)
+    """Check that ``actual`` equals ``expected`` within tolerances (shapes must match).
+
+    On failure the message names the element that breaks the tolerance most: the largest
+    ``|actual - expected| / (atol + rtol * |expected|)`` (NaN counts as infinitely far).
+    """
+    actual_array = _float_array(name, actual)
+    expected_array = _float_array(name, expected)
     if actual_array.shape != expected_array.shape:
         fail(f"{name}: expected shape {expected_array.shape}, got {actual_array.shape}", hint)
     if not np.allclose(actual_array, expected_array, rtol=rtol, atol=atol, equal_nan=False):
-        difference = np.abs(actual_array - expected_array)
-        worst = np.unravel_index(int(np.argmax(difference)), difference.shape) if difference.size else ()
+        with np.errstate(invalid="ignore", over="ignore"):
+            ratio = np.abs(actual_array - expected_array) / (atol + rtol * np.abs(expected_array))
+        ratio = np.where(np.isnan(ratio), np.inf, ratio)
         if actual_array.ndim == 0:
             detail = f"expected {float(expected_array):.6g}, got {float(actual_array):.6g}"
         else:
+            worst = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
+            bad = int(np.count_nonzero(ratio > 1))
             detail = (
-                f"largest difference {float(difference[worst]):.3g} at index {tuple(int(i) for i in worst)} "
-                f"(expected {float(expected_array[worst]):.6g}, got {float(actual_array[worst]):.6g})"
+                f"{bad} of {ratio.size} elements outside the tolerance; worst at index {tuple(int(i) for i in worst)}"
+                f": expected {float(expected_array[worst]):.6g}, got {float(actual_array[worst]):.6g} "
+                f"(difference {abs(float(actual_array[worst]) - float(expected_array[worst])):.3g}, "
+                f"allowed {atol + rtol * abs(float(expected_array[worst])):.3g})"
             )
         fail(f"{name}: values differ: {detail}", hint)
     _report(f"{name} matches the expected values", quiet)
 
 
+def _float_array(name: str, value: Any) -> np.ndarray:
+    value = plain(value)
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        fail(f"{name}: expected numbers, got {type(value).__name__} ({error})")
+    return array
+
+
 def check_equal(name: str, actual: Any, expected: Any, hint: str | None = None, quiet: bool = False) -> None:
-    """Check exact equality of two values (numbers, strings, lists, tuples)."""
-    if isinstance(actual, np.ndarray) or isinstance(expected, np.ndarray):
-        same = np.array_equal(np.asarray(actual), np.asarray(expected))
-    else:
-        same = actual == expected
-    if not same:
+    """Check exact equality of two values (numbers, strings, lists, tuples, dicts, arrays)."""
+    actual, expected = plain(actual), plain(expected)
+    if not _equal(actual, expected):
         expected_text, actual_text = repr(expected), repr(actual)
         if len(expected_text) + len(actual_text) > 300:
             expected_text, actual_text = _first_difference(actual, expected)
@@ -139,28 +203,59 @@ def check_equal(name: str, actual: Any, expected: Any, hint: str | None = None, 
     _report(f"{name} == {shown if len(shown) <= 80 else shown[:77] + '...'}", quiet)
 
 
+def _equal(actual: Any, expected: Any) -> bool:
+    """Equality of plain data (arrays by shape and values, containers item by item)."""
+    if isinstance(actual, np.ndarray) or isinstance(expected, np.ndarray):
+        return np.shape(actual) == np.shape(expected) and bool(np.array_equal(np.asarray(actual), np.asarray(expected)))
+    if isinstance(actual, (list, tuple)) or isinstance(expected, (list, tuple)):
+        return (
+            type(actual) is type(expected)
+            and len(actual) == len(expected)
+            and all(_equal(a, e) for a, e in zip(actual, expected))
+        )
+    if isinstance(actual, dict) or isinstance(expected, dict):
+        return (
+            isinstance(actual, dict)
+            and isinstance(expected, dict)
+            and set(actual) == set(expected)
+            and all(_equal(actual[key], expected[key]) for key in expected)
+        )
+    return bool(actual == expected)
+
+
 def _first_difference(actual: Any, expected: Any) -> tuple[str, str]:
     """Short description of where two long sequences first differ."""
     try:
         if len(actual) != len(expected):
             return f"{len(expected)} items", f"{len(actual)} items"
-        index = next(i for i, (a, e) in enumerate(zip(actual, expected)) if a != e)
+        index = next(i for i, (a, e) in enumerate(zip(actual, expected)) if not _equal(a, e))
         return f"{expected[index]!r} at position {index}", repr(actual[index])
     except (TypeError, StopIteration):
         return repr(expected)[:150] + "...", repr(actual)[:150] + "..."
 
 
+def type_names(value: Any) -> list[str]:
+    """Fully qualified names of the classes of ``value`` (its MRO): a student object's come from its kernel."""
+    if _is_proxy(value):
+        return value._course_type_names()
+    return [f"{cls.__module__}.{cls.__qualname__}" for cls in type(value).__mro__]
+
+
 def check_type(name: str, value: Any, expected: type | tuple[type, ...], quiet: bool = False) -> None:
-    """Check ``isinstance(value, expected)``."""
-    if not isinstance(value, expected):
-        names = expected.__name__ if isinstance(expected, type) else " or ".join(t.__name__ for t in expected)
-        fail(f"{name}: expected an instance of {names}, got {type(value).__name__}")
-    _report(f"{name} is a {type(value).__name__}", quiet)
+    """Check that ``value`` is an instance of ``expected`` (one class or a tuple), by comparing class names."""
+    classes = expected if isinstance(expected, tuple) else (expected,)
+    found = type_names(value)
+    wanted = {f"{cls.__module__}.{cls.__qualname__}" for cls in classes}
+    shown = found[0].rsplit(".", 1)[-1] if found else "?"
+    if not wanted.intersection(found):
+        names = " or ".join(cls.__name__ for cls in classes)
+        fail(f"{name}: expected an instance of {names}, got {shown}")
+    _report(f"{name} is a {shown}", quiet)
 
 
 def check_one_hot(name: str, labels: Any, n_classes: int, quiet: bool = False) -> None:
     """Check that ``labels`` is a (B, n_classes) one-hot matrix."""
-    array = np.asarray(labels)
+    array = np.asarray(plain(labels))
     if array.ndim != 2 or array.shape[1] != n_classes:
         fail(
             f"{name}: expected one-hot labels of shape (batch, {n_classes}), got {array.shape}",
@@ -174,10 +269,10 @@ def check_one_hot(name: str, labels: Any, n_classes: int, quiet: bool = False) -
 def check_param_count(name: str, model: Any, expected: int, trainable: bool | None = None, quiet: bool = False) -> None:
     """Check a Keras model's parameter count (all, or only (non-)trainable when ``trainable`` is given)."""
     if trainable is None:
-        actual, kind = model.count_params(), "parameters"
+        actual, kind = plain(model.count_params()), "parameters"
     else:
-        weights = model.trainable_weights if trainable else model.non_trainable_weights
-        actual = int(sum(int(np.prod(w.shape)) for w in weights))
+        weights = plain(model.trainable_weights if trainable else model.non_trainable_weights)
+        actual = int(sum(int(np.prod(np.shape(w))) for w in weights))
         kind = "trainable parameters" if trainable else "non-trainable parameters"
     if int(actual) != int(expected):
         fail(f"{name}: expected {expected:,} {kind}, got {int(actual):,}", "compare model.summary() layer by layer")
@@ -187,7 +282,8 @@ def check_param_count(name: str, model: Any, expected: int, trainable: bool | No
 def check_all_unique(name: str, items: Iterable[Any], quiet: bool = False) -> None:
     """Check that no item occurs twice."""
     seen: set[Any] = set()
-    duplicates = [item for item in items if item in seen or seen.add(item)]
+    keys = [repr(item) if isinstance(item, (np.ndarray, list, dict)) else item for item in plain(list(items))]
+    duplicates = [key for key in keys if key in seen or seen.add(key)]
     if duplicates:
         fail(f"{name}: {len(duplicates)} duplicated item(s), e.g. {duplicates[0]!r}")
     _report(f"{name}: no duplicates", quiet)
@@ -195,6 +291,9 @@ def check_all_unique(name: str, items: Iterable[Any], quiet: bool = False) -> No
 
 class FileReadSpy:
     """Context manager that records every path passed to ``numpy.load`` (the loaders' only way to read a cloud).
+
+    Works only in the student's kernel (it patches ``numpy.load`` there): graded test cells run elsewhere and must
+    use ``files_opened``, which observes from outside the student's process.
 
     Introduced in lab 1 to check that a data loader is lazy::
 
@@ -235,13 +334,18 @@ class FileReadSpy:
 def plain(value: Any) -> Any:
     """``value`` as plain data: None, bool, int, float, str, bytes, lists/tuples/dicts of these, NumPy arrays.
 
-    Tensors and Keras variables become NumPy arrays, NumPy scalars Python numbers, paths strings.
+    Tensors and Keras variables become NumPy arrays, NumPy scalars Python numbers, paths strings. When graded, a
+    student object (a proxy) is materialised by the student's kernel and arrives as such data.
     """
+    if _is_proxy(value):
+        return plain(value._course_plain())
     if value is None or isinstance(value, (bool, int, float, str, bytes)):
         return value
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
+        if value.dtype == object:
+            return np.asarray([plain(item) for item in value.ravel()]).reshape(value.shape)
         return value
     if isinstance(value, (list, tuple)):
         return type(value)(plain(item) for item in value)
@@ -249,6 +353,8 @@ def plain(value: Any) -> Any:
         return {plain(key): plain(item) for key, item in value.items()}
     if hasattr(value, "__fspath__"):
         return str(value)
+    if hasattr(value, "as_list"):  # TensorShape
+        return value.as_list()
     if hasattr(value, "numpy"):
         return np.asarray(value.numpy())
     try:
@@ -260,6 +366,28 @@ def plain(value: Any) -> Any:
     return array
 
 
+# Classes a rebuilt model may contain besides Keras' own: the course's registered ones ("package>name").
+COURSE_REGISTERED: set[str] = set()
+
+
+def _check_config_classes(config: Any) -> None:
+    """Refuse a model config that names a class outside Keras (and the course's registered classes)."""
+    if isinstance(config, dict):
+        module, registered = config.get("module"), config.get("registered_name")
+        if "class_name" in config and module is not None:
+            built_in = isinstance(module, str) and (module == "keras" or module.startswith("keras."))
+            if not built_in and registered not in COURSE_REGISTERED:
+                fail(
+                    f"the model contains a {config['class_name']!r} from {module!r}, which a test cannot rebuild",
+                    "use only Keras' built-in layers here (or ask: the test should use the model through predict)",
+                )
+        for item in config.values():
+            _check_config_classes(item)
+    elif isinstance(config, list):
+        for item in config:
+            _check_config_classes(item)
+
+
 def live_model(model: Any):
     """A Keras model rebuilt from ``model``'s config (safe mode, built-in layers only) with ``model``'s weights.
 
@@ -267,9 +395,16 @@ def live_model(model: Any):
     """
     import keras
 
-    config = json.loads(model.to_json())
+    config_text = plain(model.to_json())
+    if not isinstance(config_text, str):
+        raise TypeError(f"model.to_json() returned a {type(config_text).__name__}, not a str")
+    config = json.loads(config_text)
+    _check_config_classes(config)
     rebuilt = keras.saving.deserialize_keras_object(config, safe_mode=True)
-    rebuilt.set_weights([np.asarray(plain(weight)) for weight in model.get_weights()])
+    weights = plain(model.get_weights())
+    if not isinstance(weights, list) or not all(isinstance(w, np.ndarray) for w in weights):
+        raise TypeError("model.get_weights() did not return a list of arrays")
+    rebuilt.set_weights(weights)
     return rebuilt
 
 
@@ -282,36 +417,107 @@ def build_model(
     built where the function lives; ``live=True`` returns it rebuilt as the tests' own model (``live_model``).
     ``args`` and ``kwargs`` must be plain data or student values.
     """
-    import keras
+    shapes = [[None if size is None else int(size) for size in shape] for shape in input_shapes]
+    if _is_proxy(builder):
+        model = builder._course_build_model(shapes, list(args), dict(kwargs))
+    else:
+        import keras
 
-    inputs = [keras.Input(shape=tuple(shape)) for shape in input_shapes]
-    outputs = builder(*inputs, *args, **kwargs)
-    model = keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs)
+        inputs = [keras.Input(shape=tuple(shape)) for shape in shapes]
+        outputs = builder(*inputs, *args, **kwargs)
+        model = keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs)
     return live_model(model) if live else model
 
 
 def student_rng(seed: int) -> np.random.Generator:
     """A NumPy ``Generator`` seeded with ``seed`` on the student's side, to pass to the student's functions."""
+    channel = _SESSION["channel"]
+    if channel is not None:
+        return channel.rng(int(seed))
     return np.random.default_rng(seed)
 
 
 class files_opened:  # noqa: N801 - used like a function: ``with checks.files_opened(folder) as opened``
-    """Context manager: the files under ``folder`` opened while the block runs, as a list of paths (str)."""
+    """Context manager: the files under ``folder`` opened while the block runs, as a list of paths (str).
+
+    Observed from outside the student's process with Linux inotify (``IN_OPEN`` on every folder under
+    ``folder``), so it works the same in the student's kernel and when graded. Paths are ``folder`` joined with
+    the file's path below it, in the order opened, once per open. Opens by other processes reading the same
+    folder at the same time are seen too.
+    """
 
     def __init__(self, folder: Any) -> None:
-        self.folder = str(folder)
+        self.folder = os.path.abspath(str(plain(folder)))
         self.paths: list[str] = []
-        self._spy = FileReadSpy()
+        self._watch: _Inotify | None = None
 
     def __enter__(self) -> list[str]:
-        self._spy.__enter__()
+        if not os.path.isdir(self.folder):
+            raise FileNotFoundError(f"files_opened: {self.folder} is not a folder")
+        self._watch = _Inotify(self.folder)
         return self.paths
 
     def __exit__(self, *exc_info) -> None:
-        self._spy.__exit__(*exc_info)
-        self.paths.extend(
-            p for p in self._spy.paths if str(Path(p).resolve()).startswith(str(Path(self.folder).resolve()))
-        )
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            try:
+                self.paths.extend(watch.opened())
+            finally:
+                watch.close()
+
+
+IN_OPEN, IN_ISDIR, IN_Q_OVERFLOW = 0x20, 0x40000000, 0x4000
+IN_NONBLOCK, IN_CLOEXEC = os.O_NONBLOCK, 0o2000000
+
+
+class _Inotify:
+    """IN_OPEN watches on a folder tree (inotify watches inodes: it sees opens from any process or sandbox)."""
+
+    def __init__(self, folder: str) -> None:
+        import ctypes
+
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = self._libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
+        if self.fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1 failed")
+        self.folders: dict[int, str] = {}
+        try:
+            for directory, _, _ in os.walk(folder, followlinks=True):
+                wd = self._libc.inotify_add_watch(self.fd, os.fsencode(directory), IN_OPEN)
+                if wd < 0:
+                    raise OSError(ctypes.get_errno(), f"cannot watch {directory} (fs.inotify.max_user_watches?)")
+                self.folders[wd] = directory
+        except BaseException:
+            self.close()
+            raise
+
+    def opened(self) -> list[str]:
+        import struct
+
+        data = b""
+        while True:
+            try:
+                chunk = os.read(self.fd, 1 << 16)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        paths, offset = [], 0
+        while offset + 16 <= len(data):
+            wd, mask, _, size = struct.unpack_from("iIII", data, offset)
+            name = data[offset + 16 : offset + 16 + size].split(b"\0", 1)[0]
+            offset += 16 + size
+            if mask & IN_Q_OVERFLOW:
+                raise RuntimeError("files_opened: too many files opened at once to observe them all")
+            if mask & IN_OPEN and not mask & IN_ISDIR and name and wd in self.folders:
+                paths.append(os.path.join(self.folders[wd], os.fsdecode(name)))
+        return paths
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 def shared_folder():
@@ -323,9 +529,12 @@ def shared_folder():
     import contextlib
     import tempfile
 
+    root = _SESSION["shared_root"]  # when graded: a folder bound into the sandbox
+
     @contextlib.contextmanager
     def folder():
-        with tempfile.TemporaryDirectory(prefix="course-test-") as name:
+        with tempfile.TemporaryDirectory(prefix="course-test-", dir=root) as name:
+            os.chmod(name, 0o755)
             yield Path(name)
 
     return folder()
