@@ -69,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--force", action="store_true", help="regrade submissions that are already graded")
     grade.add_argument("--solutions", type=Path, default=course.SOLUTIONS, help="source notebooks (nbgrader source)")
     grade.add_argument("--require-sandbox", action="store_true", help="refuse to grade without bubblewrap")
+    grade.add_argument("--no-canary", dest="canary", action="store_false",
+                       help="do not grade the reference answers first (the canary)")  # fmt: skip
     feedback = commands.add_parser("feedback", help="write feedback/<student>/<lab>/<lab>.html from the gradebook")
     feedback.add_argument("lab", nargs="?")
     feedback.add_argument("--db", type=Path, default=course.COURSE_DB)
@@ -161,11 +163,12 @@ def grade_command(args: argparse.Namespace) -> int:
     runner = None
     if dask:
         runner = distributed.DaskRunner(args.scheduler, args.cluster, jobs=args.jobs, workers=args.workers,
-                                        cluster_config=args.cluster_config, retries=args.retries).start()  # fmt: skip
+                                        cluster_config=args.cluster_config, retries=args.retries,
+                                        canary=args.canary).start()  # fmt: skip
     try:
         results = course.grade_batch(args.lab, args.submissions, workers=args.workers, db=args.db, csv_path=args.csv,
                                      config=config, force=args.force, solutions=args.solutions, runner=runner,
-                                     log=runner.log if runner else print)  # fmt: skip
+                                     canary=args.canary, log=runner.log if runner else print)  # fmt: skip
     finally:
         if runner is not None:
             runner.close()

@@ -6,10 +6,12 @@
 
 - What travels (no shared file system is assumed): a grading task carries one submission's bytes (lab, student,
   notebook). The lab's source folder and the nbgrader template course the coordinator built from it (gradebook and
-  release, ``course.prepare_template``) travel as a ``LabBundle`` (every file's bytes, the config overrides, a
+  release, ``grading.prepare_template``) travel as a ``LabBundle`` (every file's bytes, the config overrides, a
   content hash) in a task of its own that the grading tasks depend on: Dask copies it to each worker once, and
   recomputes it if the worker holding it dies. A worker writes the bundle to its scratch folder once per content
-  hash (``worker_template``; no nbgrader or alembic run there), then grades with ``course._grade_job``: the same
+  hash (``worker_template``; no nbgrader or alembic run there), grades the lab's reference answers once (the canary,
+  ``batch.check_canary``: a worker whose environment cannot give them full marks stops the batch with
+  ``CanaryFailed``), then grades with ``grading.grade_job``: the same
   code, sandbox and limits as local grading. The task returns the ``GradeResult``, plain data.
 - Faults: when a worker dies, the scheduler runs its task elsewhere, up to ``retries`` more times (the scheduler's
   ``allowed-failures`` on a cluster we start; a task that raises gets ``retries=`` more attempts as well). A
@@ -17,7 +19,7 @@
   one that takes its worker down every time ends as a 0-with-reason result (``KilledWorker``) for a tutor to look at.
   Task keys are deterministic (lab, student, content hash) and the runner yields each key once, so each submission
   is recorded once.
-- Single writer: workers never touch the gradebook. ``course.grade_labs`` on the coordinator records each result as
+- Single writer: workers never touch the gradebook. ``batch.grade_labs`` on the coordinator records each result as
   it arrives (one committed transaction), so Ctrl-C or a crash loses only the submissions in flight, and re-running
   the same command skips what is recorded (same content hash) and grades the rest.
 """
@@ -42,9 +44,12 @@ from pathlib import Path, PurePosixPath
 
 import nbformat
 
-from autograder import course
+from autograder import batch, grading
+from autograder.errors import CanaryFailed, GradingError
+from autograder.grading import GradeResult
+from autograder.paths import AUTOGRADER_DIR, ROOT
 
-CLUSTER_YAML = course.AUTOGRADER_DIR / "cluster.yaml"
+CLUSTER_YAML = AUTOGRADER_DIR / "cluster.yaml"
 DEFAULT_RETRIES = 2
 SUBMIT_COMMANDS = {"slurm": "sbatch", "pbs": "qsub", "sge": "qsub", "lsf": "bsub"}
 CLUSTER_KINDS = ("local", *SUBMIT_COMMANDS)
@@ -82,25 +87,28 @@ CLUSTER_DEFAULTS = {key: default for key, (default, _) in CLUSTER_KEYS.items()}
 @dataclass(frozen=True)
 class LabBundle:
     """A lab's source folder as bytes (``{relative path: bytes}``), the config overrides and their content hash;
-    with the template course built from them (``course.prepare_template``) when the coordinator has one."""
+    with the template course built from them (``grading.prepare_template``) when the coordinator has one."""
 
     lab: str
     files: dict[str, bytes]
     config: dict | None
     digest: str
     template: dict[str, bytes] = field(default_factory=dict)  # without nbgrader_config.py (the coordinator's paths)
+    canary: bool = True  # grade the reference answers once per worker before the first submission
 
 
-def lab_bundle(lab: str, source_dir: Path, config: dict | None = None, template: Path | None = None) -> LabBundle:
+def lab_bundle(
+    lab: str, source_dir: Path, config: dict | None = None, template: Path | None = None, canary: bool = True
+) -> LabBundle:
     """What a worker needs to grade ``lab``, read from ``source_dir`` (``solutions/<lab>``) and ``template``."""
     files = _read_tree(Path(source_dir))
     course_files = _read_tree(Path(template), skip="nbgrader_config.py") if template is not None else {}
     if f"{lab}.ipynb" not in files:
-        raise course.GradingError(f"{source_dir}: no {lab}.ipynb to grade against")
+        raise GradingError(f"{source_dir}: no {lab}.ipynb to grade against")
     content = hashlib.sha256(json.dumps([lab, config], sort_keys=True, default=repr).encode())
     for name, blob in files.items():
         content.update(f"\0{name}\0{hashlib.sha256(blob).hexdigest()}".encode())
-    return LabBundle(lab, files, config, content.hexdigest(), course_files)
+    return LabBundle(lab, files, config, content.hexdigest(), course_files, canary)
 
 
 def _read_tree(folder: Path, skip: str = "") -> dict[str, bytes]:
@@ -115,7 +123,7 @@ def _write_tree(folder: Path, files: dict[str, bytes], what: str) -> None:
     for name, blob in files.items():
         relative = PurePosixPath(name)
         if relative.is_absolute() or ".." in relative.parts:
-            raise course.GradingError(f"{what}: file name {name!r} leaves its folder")
+            raise GradingError(f"{what}: file name {name!r} leaves its folder")
         path = folder.joinpath(*relative.parts)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(blob)
@@ -156,9 +164,9 @@ def worker_template(bundle: LabBundle) -> tuple[Path, Path]:
     if bundle.template:
         template = root / "course"
         _write_tree(template, bundle.template, f"lab bundle {bundle.lab} (template course)")
-        course._write_course_config(template, bundle.config)  # this machine's paths
+        grading.write_course_config(template, bundle.config)  # this machine's paths
     else:
-        template = course.prepare_template(bundle.lab, source_dir, root / "course", bundle.config)
+        template = grading.prepare_template(bundle.lab, source_dir, root / "course", bundle.config)
     _templates[bundle.digest] = (source_dir, template)
     return source_dir, template
 
@@ -168,7 +176,7 @@ def deliver(bundle: LabBundle) -> LabBundle:
     return bundle
 
 
-def grade_task(bundle: LabBundle, job: dict) -> course.GradeResult:
+def grade_task(bundle: LabBundle, job: dict) -> GradeResult:
     """Grade one submission (``job``: lab, student, notebook_bytes) on a worker; only data goes back."""
     from autograder import sandbox
 
@@ -178,10 +186,15 @@ def grade_task(bundle: LabBundle, job: dict) -> course.GradeResult:
         if wanted and not available:  # the worker's problem, not the student's: raise, so nothing is recorded
             raise sandbox.SandboxUnavailable(f"worker {os.uname().nodename}: {why}")
         source_dir, template = worker_template(bundle)
-        return course._grade_job({**job, "source_dir": source_dir, "template": template, "config": bundle.config})
+        if bundle.canary:  # once per worker process and bundle: the result is kept
+            try:
+                batch.check_canary(batch.canary_job(bundle.lab, source_dir, template, bundle.config), bundle.digest)
+            except CanaryFailed as error:
+                raise CanaryFailed(f"worker {os.uname().nodename}: {error}") from None
+        return grading.grade_job({**job, "source_dir": source_dir, "template": template, "config": bundle.config})
 
 
-def killed_worker_result(job: dict, attempts: int) -> course.GradeResult:
+def killed_worker_result(job: dict, attempts: int) -> GradeResult:
     """0 with a reason for a submission whose grading took down its worker process every time it was tried."""
     source = nbformat.read(Path(job["source_dir"]) / f"{job['lab']}.ipynb", as_version=4)
     points = {
@@ -190,10 +203,10 @@ def killed_worker_result(job: dict, attempts: int) -> course.GradeResult:
         if cell.get("metadata", {}).get("nbgrader", {}).get("grade")
     }
     reason = f"grading this submission killed the grading process {attempts} time(s) (memory? a crash?)"
-    result = course.GradeResult(job["student"], job["lab"], scores=dict.fromkeys(points, 0.0), max_scores=points,
+    result = GradeResult(job["student"], job["lab"], scores=dict.fromkeys(points, 0.0), max_scores=points,
                                 problems=[f"{reason}: not retried again; check it, then regrade with --force"],
                                 reason=reason, digest=hashlib.sha256(job["notebook_bytes"]).hexdigest())  # fmt: skip
-    result.feedback_html = course.fallback_feedback(result)
+    result.feedback_html = grading.fallback_feedback(result)
     return result
 
 
@@ -207,41 +220,41 @@ def load_cluster_config(path: Path = CLUSTER_YAML) -> dict:
 
     path = Path(path)
     if not path.is_file():
-        raise course.GradingError(f"{path}: no such cluster configuration (see autograder/cluster.yaml)")
+        raise GradingError(f"{path}: no such cluster configuration (see autograder/cluster.yaml)")
     try:
         loaded = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as error:
-        raise course.GradingError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from error
+        raise GradingError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from error
     if not isinstance(loaded, dict):
-        raise course.GradingError(f"{path}: expected keys and values (queue: ..., cores: ...), got {type(loaded)}")
+        raise GradingError(f"{path}: expected keys and values (queue: ..., cores: ...), got {type(loaded)}")
     unknown = sorted(set(loaded) - set(CLUSTER_KEYS))
     if unknown:
-        raise course.GradingError(f"{path}: unknown key(s) {', '.join(map(repr, unknown))}; "
+        raise GradingError(f"{path}: unknown key(s) {', '.join(map(repr, unknown))}; "
                                   f"known keys: {', '.join(CLUSTER_KEYS)}")  # fmt: skip
     options = {**CLUSTER_DEFAULTS, **loaded}
     if not options["queue"]:
-        raise course.GradingError(f"{path}: 'queue' is missing: name the batch queue (SLURM partition) to grade on")
+        raise GradingError(f"{path}: 'queue' is missing: name the batch queue (SLURM partition) to grade on")
     for key, (_, types) in CLUSTER_KEYS.items():
         value = options[key]
         if not isinstance(value, types) or isinstance(value, bool):
             names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
-            raise course.GradingError(f"{path}: {key} must be {names}, got {value!r}")
+            raise GradingError(f"{path}: {key} must be {names}, got {value!r}")
         if isinstance(value, list) and not all(isinstance(item, str) for item in value):
-            raise course.GradingError(f"{path}: {key} must be a list of strings, got {value!r}")
+            raise GradingError(f"{path}: {key} must be a list of strings, got {value!r}")
     for key in ("cores", "graders"):
         if options[key] < 1:
-            raise course.GradingError(f"{path}: {key} must be at least 1, got {options[key]}")
+            raise GradingError(f"{path}: {key} must be at least 1, got {options[key]}")
     if options["graders"] > options["cores"]:
-        raise course.GradingError(f"{path}: graders ({options['graders']}) > cores ({options['cores']})")
+        raise GradingError(f"{path}: graders ({options['graders']}) > cores ({options['cores']})")
     try:
         parse_bytes(options["memory"])
     except (ValueError, TypeError) as error:
-        raise course.GradingError(f"{path}: memory {options['memory']!r} is not a size like 64GB") from error
+        raise GradingError(f"{path}: memory {options['memory']!r} is not a size like 64GB") from error
     if isinstance(options["walltime"], int):  # YAML reads an unquoted 02:00:00 as seconds (base 60)
         hours, rest = divmod(options["walltime"], 3600)
         options["walltime"] = f"{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
     if not re.fullmatch(r"(\d+-)?\d+(:\d\d){0,2}", options["walltime"]):
-        raise course.GradingError(f'{path}: walltime {options["walltime"]!r} is not like "02:00:00"')
+        raise GradingError(f'{path}: walltime {options["walltime"]!r} is not like "02:00:00"')
     return options
 
 
@@ -250,7 +263,7 @@ def jobqueue_cluster(kind: str, options: dict):
     import dask_jobqueue
     from dask.utils import parse_bytes
 
-    root = options["course_root"] or str(course.ROOT)
+    root = options["course_root"] or str(ROOT)
     python = options["python"] if os.path.isabs(options["python"]) else f"{root.rstrip('/')}/{options['python']}"
     prologue = [f"cd {shlex.quote(root)}", f"export PYTHONPATH={shlex.quote(root)}${{PYTHONPATH:+:$PYTHONPATH}}",
                 "export TF_CPP_MIN_LOG_LEVEL=3 PYTHONHASHSEED=0", *options["job_script_prologue"]]  # fmt: skip
@@ -303,7 +316,7 @@ def _retry_probe(keys: list[str]):
 
 
 class DaskRunner:
-    """Grades ``course.grade_labs`` jobs on a Dask cluster and yields each ``GradeResult`` once, as it arrives.
+    """Grades ``batch.grade_labs`` jobs on a Dask cluster and yields each ``GradeResult`` once, as it arrives.
 
     ``DaskRunner(scheduler="tcp://host:8786")`` uses a running cluster; ``DaskRunner(cluster="slurm", jobs=4)``
     starts one from cluster.yaml (``"local"``: ``workers`` processes here). ``start()`` connects (and raises a
@@ -312,16 +325,17 @@ class DaskRunner:
 
     def __init__(self, scheduler: str | None = None, cluster: str | None = None, jobs: int = 1, workers: int = 2,
                  cluster_config: Path = CLUSTER_YAML, retries: int = DEFAULT_RETRIES, progress: bool | None = None,
-                 log=print, connect_timeout: float | None = None):  # fmt: skip
+                 log=print, connect_timeout: float | None = None, canary: bool = True):  # fmt: skip
         if (scheduler is None) == (cluster is None):
-            raise course.GradingError("give either a scheduler address or a cluster kind")
+            raise GradingError("give either a scheduler address or a cluster kind")
         if cluster is not None and cluster not in CLUSTER_KINDS:
-            raise course.GradingError(f"--cluster {cluster!r}: expected one of {', '.join(CLUSTER_KINDS)}")
+            raise GradingError(f"--cluster {cluster!r}: expected one of {', '.join(CLUSTER_KINDS)}")
         if retries < 0 or jobs < 1 or workers < 1:
-            raise course.GradingError("--retries must be >= 0, --jobs and --workers >= 1")
+            raise GradingError("--retries must be >= 0, --jobs and --workers >= 1")
         self.scheduler, self.kind, self.jobs, self.workers = scheduler, cluster, jobs, workers
         self.cluster_config, self.retries, self.progress = Path(cluster_config), retries, progress
         self.connect_timeout = connect_timeout
+        self.canary = canary
         self.sink = log
         self.client = None
         self.cluster = None
@@ -340,16 +354,14 @@ class DaskRunner:
 
         if self.scheduler is not None:
             if not re.match(r"^[a-z]+://", self.scheduler):
-                raise course.GradingError(f"--scheduler {self.scheduler!r}: expected an address like tcp://host:8786")
+                raise GradingError(f"--scheduler {self.scheduler!r}: expected an address like tcp://host:8786")
             try:
                 timeout = {} if self.connect_timeout is None else {"timeout": self.connect_timeout}
                 self.client = Client(self.scheduler, **timeout)  # default: distributed.comm.timeouts.connect
             except (OSError, TimeoutError, ValueError) as error:
                 detail = " ".join(str(error).split())[:200]
                 hint = "is `dask scheduler` running there, and the port open?"
-                raise course.GradingError(
-                    f"cannot reach the Dask scheduler at {self.scheduler} ({detail}); {hint}"
-                ) from error
+                raise GradingError(f"cannot reach the Dask scheduler at {self.scheduler} ({detail}); {hint}") from error
         else:
             quiet = LOCAL_CLUSTER_CONFIG if self.kind == "local" else {}
             with dask.config.set({"distributed.scheduler.allowed-failures": self.retries, **quiet}):
@@ -373,11 +385,11 @@ class DaskRunner:
             # kernel's memory), and no 100 ms memory monitor.
             return LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                                 dashboard_address=":0" if _has_dashboard() else None, silence_logs=logging.ERROR,
-                                env=course.kernel_thread_env(self.workers), memory_limit=0)  # fmt: skip
+                                env=batch.kernel_thread_env(self.workers), memory_limit=0)  # fmt: skip
         options = load_cluster_config(self.cluster_config)
         submit = SUBMIT_COMMANDS[self.kind]
         if shutil.which(submit) is None:
-            raise course.GradingError(f"--cluster {self.kind}: `{submit}` not found: run this on a login node of "
+            raise GradingError(f"--cluster {self.kind}: `{submit}` not found: run this on a login node of "
                                       f"the {self.kind.upper()} cluster")  # fmt: skip
         cluster = jobqueue_cluster(self.kind, options)
         cluster.scale(jobs=self.jobs)
@@ -413,7 +425,7 @@ class DaskRunner:
     # ----------------------------------------------------------------------------------- grading
 
     def log(self, message: str) -> None:
-        """Log above the progress bar (pass it as ``log=`` to ``course.grade_labs``)."""
+        """Log above the progress bar (pass it as ``log=`` to ``batch.grade_labs``)."""
         if self._bar is not None and not self._bar.disable:
             with self._bar.external_write_mode():  # clears the bar, writes, redraws it
                 self.sink(message)
@@ -426,8 +438,8 @@ class DaskRunner:
             line += f"; not recorded (re-run to retry): {', '.join(self.not_recorded)}"
         return line
 
-    def __call__(self, jobs: list[dict]) -> Iterator[course.GradeResult]:
-        """``course.grade_labs``'s runner: submit every job, yield the results in the order they finish."""
+    def __call__(self, jobs: list[dict]) -> Iterator[GradeResult]:
+        """``batch.grade_labs``'s runner: submit every job, yield the results in the order they finish."""
         if not jobs:
             return
         if self.client is None:
@@ -441,7 +453,7 @@ class DaskRunner:
         for job in jobs:
             source = (job["lab"], str(job["source_dir"]), json.dumps(job.get("config"), sort_keys=True, default=repr))
             if source not in bundles:
-                bundle = lab_bundle(job["lab"], job["source_dir"], job.get("config"), job.get("template"))
+                bundle = lab_bundle(job["lab"], job["source_dir"], job.get("config"), job.get("template"), self.canary)
                 bundles[source] = client.submit(deliver, bundle, key=f"lab-bundle-{bundle.lab}-{bundle.digest[:16]}")
             payload = {name: job[name] for name in ("lab", "student", "notebook_bytes")}
             key = task_key(job["lab"], job["student"], hashlib.sha256(job["notebook_bytes"]).hexdigest())
@@ -481,7 +493,7 @@ class DaskRunner:
             self._bar = None
             self.log(self.summary())
 
-    def _result(self, future, job: dict, killed_worker: type) -> course.GradeResult | None:
+    def _result(self, future, job: dict, killed_worker: type) -> GradeResult | None:
         name = f"{job['lab']} {job['student']}"
         if future.status == "finished":
             result = future.result()
@@ -491,9 +503,11 @@ class DaskRunner:
                 self.log(f"[sandbox] a worker graded WITHOUT the sandbox: {result.sandbox}")
             return result
         if future.status == "cancelled":
-            raise course.GradingError("the Dask cluster dropped the grading tasks (scheduler restarted or connection "
+            raise GradingError("the Dask cluster dropped the grading tasks (scheduler restarted or connection "
                                       "lost); re-run the same command to grade what is missing")  # fmt: skip
         error = future.exception()
+        if isinstance(error, CanaryFailed):  # this cluster's environment cannot grade the lab: stop
+            raise error
         self.failed += 1
         if isinstance(error, killed_worker):
             attempts = error.allowed_failures + 1

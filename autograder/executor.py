@@ -231,6 +231,9 @@ class GuardedExecute(Execute):
     def _death_reason(self) -> str:
         if self._kill_reason:
             return self._kill_reason
+        stopped = getattr(self.km, "limit_reason", lambda: None)()  # the sandbox supervisor's reason, if it killed
+        if stopped:
+            return f"the kernel was stopped: {stopped}"
         process = self._launcher_process()
         code = None
         if process is not None:
@@ -247,22 +250,24 @@ class GuardedExecute(Execute):
 
     # ------------------------------------------------------------------------------------- output
 
-    def output(self, outs, msg, display_id, cell_index):
-        size = _message_size(msg)
-        self._notebook_output += size
-        self._cell_output += size
-        if self._notebook_output > self.notebook_output_bytes:
-            self._kill(f"the notebook printed more than {self.notebook_output_bytes:,} bytes of output")
-            return None
-        if self._cell_output > self.cell_output_bytes:
-            if not self._output_truncated:
-                self._output_truncated = True
-                note = new_output(
-                    "stream", name="stdout", text=f"\n[output truncated at {self.cell_output_bytes:,} bytes]\n"
-                )
-                outs.append(note)
-            return None
-        return super().output(outs, msg, display_id, cell_index)
+    def process_message(self, msg, cell, cell_index):
+        """Count every iopub message's size (stream, display data and its updates, metadata, comm messages)."""
+        if msg.get("msg_type") not in ("status", "execute_input"):
+            size = _message_size(msg)
+            self._notebook_output += size
+            self._cell_output += size
+            if self._notebook_output > self.notebook_output_bytes:
+                self._kill(f"the notebook printed more than {self.notebook_output_bytes:,} bytes of output")
+                return None
+            if self._cell_output > self.cell_output_bytes and msg.get("msg_type") != "error":
+                if not self._output_truncated:
+                    self._output_truncated = True
+                    note = new_output(
+                        "stream", name="stdout", text=f"\n[output truncated at {self.cell_output_bytes:,} bytes]\n"
+                    )
+                    cell.outputs.append(note)
+                return None
+        return super().process_message(msg, cell, cell_index)
 
     def clear_output(self, outs, msg, cell_index):
         if self._current_is_test:  # a test's error output must not be erased by the code it tests
@@ -271,12 +276,13 @@ class GuardedExecute(Execute):
 
 
 def _message_size(msg: dict) -> int:
-    content = msg.get("content", {})
-    if "text" in content:
-        return len(content["text"])
-    if "data" in content:
-        return sum(len(str(value)) for value in content["data"].values())
-    return len(str(content.get("traceback", "")))
+    """Bytes a message would add: its whole content (data, metadata, transient, traceback), metadata and buffers."""
+    try:
+        content, metadata = msg.get("content", {}), msg.get("metadata", {})
+        size = len(json.dumps(content, default=str)) + len(json.dumps(metadata, default=str))
+    except (TypeError, ValueError):
+        size = len(str(msg.get("content", ""))) + len(str(msg.get("metadata", "")))
+    return size + sum(len(buffer) for buffer in msg.get("buffers") or [])
 
 
 def _error(name: str, message: str) -> NotebookNode:

@@ -14,9 +14,11 @@ from nbgrader.preprocessors import (
     CheckCellMetadata,
     ClearHiddenTests,
     ClearOutput,
+    DeduplicateIds,
     Execute,
     GetGrades,
     LimitOutput,
+    OverwriteKernelspec,
     SaveAutoGrades,
 )
 
@@ -25,8 +27,10 @@ sys.path.insert(0, os.path.dirname(HERE))  # so nbgrader finds autograder.prepro
 
 from nbgrader.validator import Validator  # noqa: E402
 
+from autograder.demo_cells import ShowSkippedDemoCells, SkipDemoCells  # noqa: E402
 from autograder.executor import GuardedExecute  # noqa: E402
 from autograder.preprocessors import HideTestTracebacks, StripLogNoise  # noqa: E402
+from autograder.restore_cells import RestoreDeletedCells  # noqa: E402
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
 
@@ -38,8 +42,12 @@ c.CourseDirectory.db_url = "sqlite:///" + os.path.join(HERE, "gradebook.db")
 
 # Autograde: nbgrader's pipeline with Execute replaced by GuardedExecute (autograder/executor.py: sandboxed kernel,
 # limits, tamper guard, graded-through kernel crashes) and IgnorePattern by StripLogNoise (line-based).
+# Demonstration cells (locked, tagged "demo" in the source notebook) are not run: SkipDemoCells empties them before
+# the executor, ShowSkippedDemoCells puts them back with a note (autograder/demo_cells.py).
 c.Autograde.autograde_preprocessors = [
+    SkipDemoCells,
     GuardedExecute,
+    ShowSkippedDemoCells,
     StripLogNoise,
     ClearMetadataPreprocessor,
     LimitOutput,
@@ -47,6 +55,18 @@ c.Autograde.autograde_preprocessors = [
     AssignLatePenalties,
     CheckCellMetadata,
 ]
+c.SkipDemoCells.source_directory = os.path.join(HERE, "..", "solutions")
+# Deleted locked cells (tests, set-up) are put back on both grading paths. RestoreDeletedCells is OverwriteCells that
+# re-inserts every deleted locked cell from the released notebook first (nbgrader 0.9's add_missing_cells restores
+# grade cells only, with a non-Python note prepended, and fails when the preceding cell is a locked non-grade cell);
+# nbgrader's own add_missing_cells stays on as the fallback where no released notebook is found.
+c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec, RestoreDeletedCells,
+                                      CheckCellMetadata]  # fmt: skip
+c.RestoreDeletedCells.release_directory = os.path.join(HERE, "..", "notebooks")
+c.OverwriteCells.add_missing_cells = True
+c.OverwriteCells.missing_cell_notification = (
+    "# This cell was missing from the submission; it was put back for grading.\n"
+)
 # nbgrader reads Execute.timeout (not ExecutePreprocessor.timeout): wall-clock seconds per cell.
 c.Execute.timeout = 300
 c.Execute.kernel_name = "dlcourse"
@@ -55,8 +75,11 @@ c.GuardedExecute.notebook_timeout = 1200  # wall-clock seconds per notebook
 c.GuardedExecute.cell_cpu_timeout = 600  # CPU seconds per cell (all threads of the kernel)
 c.GuardedExecute.cell_output_bytes = 1_000_000  # output a cell keeps
 c.GuardedExecute.notebook_output_bytes = 50_000_000  # output that gets the kernel killed
-# Memory cap, CPU seconds per notebook, largest file written: see autograder/sandbox.py (Limits).
-c.SandboxedKernelManager.limits = {"memory_bytes": 8 * 1024**3, "notebook_cpu_s": 1800, "file_bytes": 512 * 1024**2}
+# Limits of each student sandbox (autograder/limits.py: per process, and for all its processes together: cgroup v2
+# where offered, else counted by the supervisor; /tmp is a tmpfs of tmp_bytes). The grading log states them.
+c.SandboxedKernelManager.limits = {"memory_bytes": 8 * 1024**3, "sandbox_memory_bytes": 8 * 1024**3,
+                                   "notebook_cpu_s": 1800, "file_bytes": 512 * 1024**2, "tmp_bytes": 1024**3,
+                                   "tasks": 1024}  # fmt: skip
 # Refuse to grade without bubblewrap instead of grading with resource limits only and a loud warning:
 # c.SandboxedKernelManager.require_sandbox = True
 

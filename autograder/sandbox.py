@@ -4,15 +4,17 @@ Every student kernel runs as::
 
     python -m autograder.sandbox --limits ... -- bwrap <namespaces, binds> -- python -m ipykernel_launcher -f ...
 
-- the outer launcher (this module's ``main``) sets hard resource limits that bwrap and the kernel inherit:
-  address space (memory cap), CPU seconds per notebook (hard) and per cell (soft, moved on by the executor before
-  each cell with ``prlimit``), largest file written, no core dumps; it stays as the kernel's supervisor and
-  kills the kernel's whole process group when the grader dies (``_supervise``);
+- the outer launcher (this module's ``main``) sets the per-process limits that bwrap and the kernel inherit and
+  stays as the kernel's supervisor: it enforces the limits of the whole sandbox (a cgroup v2 where the machine
+  offers one, else by counting: ``autograder.limits``) and kills the kernel's whole process group when the grader
+  dies or a limit is reached (``_supervise``);
 - ``bwrap`` gives the kernel no network (``--unshare-net``: only a private loopback), its own PID/IPC/UTS
-  namespaces, a fresh ``/tmp`` and ``$HOME``, read-only views of the interpreter, the venv, ``course_utils`` and the
-  data set, and one writable folder: the notebook's own working copy. ``solutions/``, the gradebooks, other
-  students' folders and the grading course are simply not in its file system. No capabilities; it dies with its
-  parent.
+  namespaces, a size-limited ``/tmp`` and ``/dev/shm`` (tmpfs), a private ``$HOME``, read-only views of the
+  interpreter, the venv, ``course_utils`` and the data set, and one writable folder: a fresh scratch working
+  directory holding the student's own notebook and the lab's other files (``scratch_workdir``). The autograded
+  notebook (hidden tests restored), ``solutions/``, the gradebooks, other students' folders and the grading course
+  are not in its file system, and the grader never writes into the scratch folder after the kernel starts, so a
+  link or FIFO planted there reaches nothing. No capabilities; it dies with its parent.
 - The kernel talks to the grader over Unix sockets (ZMQ ``ipc`` transport) in a private folder bound into the
   sandbox, because TCP on the host's loopback is unreachable from a new network namespace.
 
@@ -31,28 +33,18 @@ import signal
 import subprocess
 import sys
 import tempfile
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Bool, Dict, Instance, List, Unicode
 
+from autograder import limits as sandbox_limits
+from autograder.limits import GIB, KERNEL_ENV_NAMES, Limits, limit_args  # noqa: F401 (public names of this module)
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-GIB = 1024**3
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Resource limits of one student kernel (seconds, bytes). Per-cell wall time is nbgrader's Execute.timeout."""
-
-    memory_bytes: int = 8 * GIB  # address space: TensorFlow maps ~2-3 GiB just by importing
-    notebook_cpu_s: int = 1800  # hard: the kernel is killed (SIGKILL) beyond it
-    cell_cpu_s: int = 600  # soft: SIGXCPU kills the kernel when one cell uses more
-    file_bytes: int = 512 * 1024**2  # largest file the kernel may write
-
-
-# Environment variables a student kernel may see (everything else, e.g. tokens in the tutor's shell, is dropped).
-ENV_ALLOWED_PREFIXES = ("TF_", "KERAS_", "COURSE_", "OMP_", "MKL_", "PYTHONHASHSEED", "LANG", "LC_", "JPY_")
+SCRATCH_FILE_BYTES = 64 * 1024**2  # largest file copied into a kernel's working directory
 
 
 class SandboxUnavailable(RuntimeError):
@@ -94,8 +86,11 @@ ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "passwd",
              "fonts", "alternatives", "mime.types", "ssl")  # fmt: skip
 
 
-def bwrap_args(workdir: Path, socket_dir: Path, read_only: list[Path], env: dict[str, str]) -> list[str]:
+def bwrap_args(
+    workdir: Path, socket_dir: Path, read_only: list[Path], env: dict[str, str], limits: Limits | None = None
+) -> list[str]:
     """The bubblewrap command line (without the kernel command) for one kernel."""
+    tmp_bytes = (limits or Limits()).tmp_bytes
     args = [shutil.which("bwrap") or "bwrap", *_base_namespace_args(), "--clearenv"]
     for name in ("bin", "lib", "lib64", "lib32", "sbin"):
         top = Path("/") / name
@@ -107,7 +102,10 @@ def bwrap_args(workdir: Path, socket_dir: Path, read_only: list[Path], env: dict
         if (Path("/etc") / name).exists():
             args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
     # A fresh /tmp first: binds that come later stay visible even when the course (venv, data) lives under /tmp.
-    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", "/tmp/home"]
+    # Size-limited tmpfs: files held there are memory that no per-process limit sees. /dev is bwrap's own tmpfs,
+    # writable and unbounded: read-only once /dev/shm (POSIX semaphores, shared memory) has its own small tmpfs.
+    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(max(tmp_bytes // 16, 1024**2)), "--tmpfs", "/dev/shm"]
+    args += ["--remount-ro", "/dev", "--size", str(tmp_bytes), "--tmpfs", "/tmp", "--dir", "/tmp/home"]
     for path in [*_read_only_roots(), *read_only]:
         if path.exists():
             args += ["--ro-bind", str(path), str(path)]
@@ -120,13 +118,66 @@ def bwrap_args(workdir: Path, socket_dir: Path, read_only: list[Path], env: dict
 
 
 def kernel_env(env: dict[str, str]) -> dict[str, str]:
-    """The environment a sandboxed kernel gets: allow-listed variables plus a private home and caches."""
-    kept = {k: v for k, v in env.items() if k.startswith(ENV_ALLOWED_PREFIXES)}
+    """The environment a sandboxed kernel gets: variables allowed by exact name, a private home and caches.
+
+    ``PYTHONPATH`` names the folder of the ``course_utils`` this grader imports (bound read-only into the sandbox),
+    so the kernel uses the same copy even when an editable install points at another checkout of the course.
+    """
+    kept = {k: v for k, v in env.items() if k in KERNEL_ENV_NAMES}
     path = os.pathsep.join([os.path.dirname(sys.executable), "/usr/local/bin", "/usr/bin", "/bin"])
     kept.update(PATH=path, HOME="/tmp/home", MPLCONFIGDIR="/tmp/home/.mpl", MPLBACKEND="agg",
                 IPYTHONDIR="/tmp/home/.ipython", JUPYTER_RUNTIME_DIR="/tmp/home/.runtime",
-                KERAS_HOME="/tmp/home/.keras", PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1")  # fmt: skip
+                KERAS_HOME="/tmp/home/.keras", PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1",
+                PYTHONPATH=str(course_utils_root()))  # fmt: skip
     return kept
+
+
+def course_utils_root() -> Path:
+    """The folder that holds the ``course_utils`` package this process imports."""
+    import course_utils
+
+    return Path(course_utils.__file__).resolve().parent.parent
+
+
+def scratch_workdir(workdir: Path, scratch: Path, notebook: Path | None = None) -> Path:
+    """Fill the fresh folder ``scratch`` for a kernel: the regular files of ``workdir`` except notebooks, plus
+    ``notebook`` (the student's own, as submitted) when given.
+
+    ``workdir`` is nbgrader's autograded folder: it holds the autograded notebook with the hidden tests restored,
+    which the kernel must never see. Links, FIFOs and devices are skipped and every file is read with O_NOFOLLOW |
+    O_NONBLOCK (``submissions.read_regular_file``), so nothing planted in a submission redirects or blocks the copy.
+    """
+    from autograder.submissions import read_regular_file
+
+    for folder, subfolders, files in os.walk(workdir, followlinks=False):
+        relative = Path(folder).relative_to(workdir)
+        subfolders[:] = [d for d in subfolders if d != ".ipynb_checkpoints" and not Path(folder, d).is_symlink()]
+        for name in files:
+            if name.endswith(".ipynb"):
+                continue
+            blob = read_regular_file(Path(folder) / name, SCRATCH_FILE_BYTES)
+            if blob is not None:
+                write_new_file(scratch / relative / name, blob)
+    if notebook is not None:
+        blob = read_regular_file(notebook, SCRATCH_FILE_BYTES)
+        if blob is not None:
+            write_new_file(scratch / notebook.name, blob)
+    return scratch
+
+
+def write_new_file(path: Path, blob: bytes) -> None:
+    """Create ``path`` (it must not exist: O_EXCL | O_NOFOLLOW, so never through a link) and write ``blob``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(blob)
+
+
+def submitted_notebook(workdir: Path) -> Path | None:
+    """For nbgrader's ``<course>/autograded/<student>/<lab>/``, the student's notebook as submitted, if there."""
+    lab, student, stage = workdir.name, workdir.parent.name, workdir.parent.parent
+    candidate = stage.parent / "submitted" / student / lab / f"{lab}.ipynb"
+    return candidate if stage.name == "autograded" and candidate.is_file() else None
 
 
 def course_read_only_paths() -> list[Path]:
@@ -149,9 +200,15 @@ class SandboxedKernelManager(AsyncKernelManager):
     extra_read_only = List(Unicode(), help="More paths the kernel may read").tag(config=True)
     require_sandbox = Bool(False, help="Refuse to start a kernel without bubblewrap").tag(config=True)
     socket_dir = Instance(Path, allow_none=True)
+    scratch_dir = Instance(Path, allow_none=True, help="The kernel's working directory (fresh, removed after)")
+    report_file = Instance(Path, allow_none=True, help="Where the supervisor writes why it stopped the sandbox")
 
     def resolved_limits(self) -> Limits:
         return Limits(**{**asdict(Limits()), **self.limits})
+
+    def limit_reason(self) -> str | None:
+        """Why the supervisor stopped the sandbox (a limit of the whole sandbox), or None."""
+        return sandbox_limits.read_report(self.report_file)
 
     async def _async_pre_start_kernel(self, **kw):
         # Unix sockets in a private folder: reachable through the bind, invisible to other kernels.
@@ -160,10 +217,15 @@ class SandboxedKernelManager(AsyncKernelManager):
         self.transport = "ipc"
         self.ip = str(self.socket_dir / "k")
         self.connection_file = str(self.socket_dir / "connection.json")
+        # The supervisor's report lives outside the sandbox (the socket folder is writable from inside).
+        self.report_file = Path(tempfile.mkdtemp(prefix="kernel-report-")) / "stopped"
         return await super()._async_pre_start_kernel(**kw)
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
-        workdir = Path(kw.get("cwd") or os.getcwd()).resolve()
+        given = Path(kw.get("cwd") or os.getcwd()).resolve()
+        self.scratch_dir = Path(tempfile.mkdtemp(prefix="kernel-work-"))
+        workdir = scratch_workdir(given, self.scratch_dir, submitted_notebook(given))
+        kw["cwd"] = str(workdir)
         env = kw.get("env") or dict(os.environ)
         limits = self.resolved_limits()
         launcher = [
@@ -171,6 +233,7 @@ class SandboxedKernelManager(AsyncKernelManager):
             "-m",
             "autograder.sandbox",
             f"--parent-pid={os.getpid()}",
+            f"--report={self.report_file}",
             *limit_args(limits),
             "--",
         ]
@@ -178,7 +241,8 @@ class SandboxedKernelManager(AsyncKernelManager):
         if available:
             read_only = course_read_only_paths() + [Path(p) for p in self.extra_read_only]
             sandboxed_env = kernel_env(env)
-            wrapped = launcher + bwrap_args(workdir, self.socket_dir, read_only, sandboxed_env) + ["--", *kernel_cmd]
+            sandbox_args = bwrap_args(workdir, self.socket_dir, read_only, sandboxed_env, limits)
+            wrapped = launcher + sandbox_args + ["--", *kernel_cmd]
             kw["env"] = {**sandboxed_env, "PATH": env.get("PATH", os.defpath), "PYTHONPATH": str(REPO_ROOT)}
         else:
             if self.require_sandbox:
@@ -191,8 +255,9 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
-        if self.socket_dir is not None:
-            shutil.rmtree(self.socket_dir, ignore_errors=True)
+        for folder in (self.socket_dir, self.scratch_dir, self.report_file and self.report_file.parent):
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)  # never follows links
 
     def kernel_pid(self) -> int | None:
         """The pid of the Python kernel process (below the launcher and bwrap), or None when it is gone."""
@@ -201,10 +266,6 @@ class SandboxedKernelManager(AsyncKernelManager):
         if process is None or process.poll() is not None:
             return None
         return find_kernel_process(process.pid)
-
-
-def limit_args(limits: Limits) -> list[str]:
-    return [f"--{key.replace('_', '-')}={value}" for key, value in asdict(limits).items()]
 
 
 def find_kernel_process(root: int) -> int | None:
@@ -219,11 +280,12 @@ def find_kernel_process(root: int) -> int | None:
         program = cmdline.split(b"\0", 1)[0]
         if b"ipykernel" in cmdline and b"bwrap" not in program and b"autograder.sandbox" not in cmdline:
             found = pid
-        frontier += _children(pid)
+        frontier += children(pid)
     return found
 
 
-def _children(pid: int) -> list[int]:
+def children(pid: int) -> list[int]:
+    """The direct children of ``pid`` (every thread's list)."""
     children = []
     for task in Path(f"/proc/{pid}/task").glob("*"):
         try:
@@ -261,25 +323,24 @@ def main(argv: list[str] | None = None) -> None:
     for key, value in asdict(Limits()).items():
         parser.add_argument(f"--{key.replace('_', '-')}", type=int, default=value)
     parser.add_argument("--parent-pid", type=int, default=0, help="the grading process that starts the kernel")
+    parser.add_argument("--report", default="", help="file to write why the sandbox was stopped (outside it)")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("no command to run")
-    resource.setrlimit(resource.RLIMIT_AS, (args.memory_bytes, args.memory_bytes))
-    resource.setrlimit(resource.RLIMIT_CPU, (min(args.cell_cpu_s, args.notebook_cpu_s), args.notebook_cpu_s))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (args.file_bytes, args.file_bytes))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    limits = Limits(**{key: getattr(args, key) for key in asdict(Limits())})
+    sandbox_limits.set_process_limits(limits)
     # jupyter_client interrupts a kernel by sending SIGINT to its process group, which includes this launcher and
     # bwrap: they must ignore it (the disposition survives fork and exec) or they die and take the kernel with
     # them. ipykernel installs its own SIGINT handler while it runs a cell, so interrupting a cell still works.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if args.parent_pid:
-        _supervise(command, args.parent_pid)
+        _supervise(command, args.parent_pid, limits, args.report)
     os.execvp(command[0], command)
 
 
-def _supervise(command: list[str], grader_pid: int) -> None:
+def _supervise(command: list[str], grader_pid: int, limits: Limits, report: str = "") -> None:
     """Run ``command`` as a child and take its whole process group down when the grader dies.
 
     ``bwrap --die-with-parent`` alone is not enough: bwrap's PID-namespace init arms PR_SET_PDEATHSIG only at the
@@ -288,6 +349,9 @@ def _supervise(command: list[str], grader_pid: int) -> None:
     a child subreaper (orphans below it come back to it) and gets SIGTERM when the grader dies; it then kills its
     process group (jupyter_client starts it as a session leader), which holds bwrap, bwrap's init and the kernel
     whatever stage their start-up is at.
+
+    Every ``limits.POLL_S`` it checks the whole sandbox (``limits.Watchdog``: its cgroup, or counted processes,
+    memory and CPU time) and kills it when over a limit, writing why to ``report``.
     """
     if os.getpgrp() != os.getpid():  # started by hand: never signal the caller's process group
         os.setpgid(0, 0)
@@ -300,6 +364,7 @@ def _supervise(command: list[str], grader_pid: int) -> None:
         # the kernel, and as an orphan it would outlive the grading run.
         os._exit(70)
     supervisor = os.getpid()
+    cgroup = sandbox_limits.make_cgroup(limits, f"autograder-sandbox-{supervisor}")
     child = os.fork()
     if child == 0:
         try:
@@ -308,24 +373,46 @@ def _supervise(command: list[str], grader_pid: int) -> None:
             prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # kept across exec: bwrap dies with its supervisor
             if os.getppid() != supervisor:
                 os._exit(70)
+            if cgroup is not None:
+                (cgroup / "cgroup.procs").write_text(str(os.getpid()))
             os.execvp(command[0], command)
         finally:
             os._exit(127)
-    status = 0
-    while True:
-        try:
-            pid, status = os.waitpid(-1, 0)  # reaps adopted orphans too
-        except ChildProcessError:
-            break
-        if pid == child:
-            break
-    for pid in _children(supervisor):  # left behind by the command (normally none): they go with it
+    status = _wait_within_limits(child, sandbox_limits.Watchdog(limits, supervisor, cgroup), report)
+    if cgroup is not None:
+        sandbox_limits.remove_cgroup(cgroup)
+    for pid in children(supervisor):  # left behind by the command (normally none): they go with it
         try:
             os.kill(pid, signal.SIGKILL)
         except OSError:
             pass
     code = os.waitstatus_to_exitcode(status)
     os._exit(code if code >= 0 else 128 - code)  # a signal as the shell reports it (and as bwrap does)
+
+
+def _wait_within_limits(child: int, watchdog: sandbox_limits.Watchdog, report: str) -> int:
+    """Wait for ``child`` (reaping adopted orphans), checking the sandbox's limits meanwhile; its wait status."""
+    next_check = time.monotonic() + sandbox_limits.POLL_S
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return 0
+        if pid == child:
+            return status
+        if pid:
+            continue
+        if time.monotonic() >= next_check:
+            reason = watchdog.over_limit()
+            if reason:
+                sandbox_limits.write_report(report, reason)
+                for pid in sandbox_limits.descendants(os.getpid()):
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+            next_check = time.monotonic() + sandbox_limits.POLL_S
+        time.sleep(0.05)
 
 
 def _end_process_group(signum, frame) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import re
+import shutil
 import sqlite3
 import zipfile
 from pathlib import Path
@@ -45,7 +46,7 @@ needs_sandbox = pytest.mark.skipif(not SANDBOXED, reason=f"NO SANDBOX: {sandbox.
 def make_course(root: Path) -> dict:
     """A course in ``root``: the fixture lab as solutions/, released into release/, a gradebook."""
     solutions = root / "solutions"
-    course.shutil.copytree(FIXTURE, solutions)
+    shutil.copytree(FIXTURE, solutions)
     course.release([LAB], release_dir=root / "release", db=root / "gradebook.db", solutions=solutions)
     return {"root": root, "solutions": solutions, "release": root / "release", "db": root / "gradebook.db"}
 

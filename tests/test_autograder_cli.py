@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import nbformat
@@ -191,15 +193,15 @@ def test_stock_nbgrader_cli_with_course_config(tmp_path):
     paths = make_course(tmp_path / "release-course")  # for the sample submissions
     root = tmp_path / "course"
     root.mkdir()
-    course._write_course_config(root, {"Execute.timeout": 20})
-    course.shutil.copytree(FIXTURE / LAB, root / "source" / LAB)
+    course.write_course_config(root, {"Execute.timeout": 20})
+    shutil.copytree(FIXTURE / LAB, root / "source" / LAB)
     course.run_nbgrader("generate_assignment", LAB, cwd=root)
     for student, blob in {"alice": submission(paths), "bob": submission(paths, {"mean_function": WRONG_MEAN +
                           "check_close = lambda *a, **k: None"})}.items():  # fmt: skip
         (root / "submitted" / student / LAB).mkdir(parents=True)
         (root / "submitted" / student / LAB / f"{LAB}.ipynb").write_bytes(blob)
     course.run_nbgrader("autograde", LAB, cwd=root)  # every student, like a tutor would
-    scores = {student: course._read_scores(root, LAB, student)[0] for student in ("alice", "bob")}
+    scores = {student: course.read_scores(root, LAB, student)[0] for student in ("alice", "bob")}
     assert scores["alice"] == POINTS
     assert scores["bob"] == {**POINTS, "test_mean": 0.0}, "the guard works through the stock CLI too"
     course.run_nbgrader("generate_feedback", LAB, cwd=root)
@@ -267,7 +269,7 @@ def test_interrupted_grading_leaves_a_consistent_resumable_gradebook(tmp_path):
 def test_cli_release_grade_feedback_report(tmp_path):
     paths = make_course(tmp_path / "course")
     archive = tmp_path / "class.zip"
-    with course.zipfile.ZipFile(archive, "w") as bundle:
+    with zipfile.ZipFile(archive, "w") as bundle:
         bundle.writestr(f"ann/{LAB}.ipynb", submission(paths))
         bundle.writestr(f"ben/{LAB}.ipynb", (paths["release"] / LAB / f"{LAB}.ipynb").read_bytes())
     db = tmp_path / "gradebook.db"

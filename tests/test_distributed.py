@@ -10,8 +10,10 @@ input (unreachable scheduler, a broken cluster.yaml) stops with one line and exi
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -69,7 +71,7 @@ def write_submissions(folder: Path, class_list: dict[str, bytes]) -> Path:
 
 def gradebook(class_course, path: Path) -> Path:
     """A copy of the course's gradebook, made when the lab was released (saves an nbgrader run per test)."""
-    course.shutil.copy(class_course["db"], path)
+    shutil.copy(class_course["db"], path)
     return path
 
 
@@ -149,7 +151,7 @@ def test_killed_worker_is_retried_elsewhere_and_recorded_once(cluster, class_cou
 
     thread = threading.Thread(target=coordinator)
     thread.start()
-    key = distributed.task_key(LAB, "slow", course.hashlib.sha256(class_list["slow"]).hexdigest())
+    key = distributed.task_key(LAB, "slow", hashlib.sha256(class_list["slow"]).hexdigest())
 
     def executing(dask_worker=None):
         return os.getpid(), [k for k, task in dask_worker.state.tasks.items() if task.state == "executing"]
@@ -222,7 +224,7 @@ def test_submission_that_kills_every_worker_scores_zero_with_a_reason():
     result = distributed.killed_worker_result(job, attempts=3)
     assert result.total == 0 and result.max_total == FULL
     assert "killed the grading process 3 time(s)" in result.reason and "--force" in result.problems[0]
-    assert result.digest == course.hashlib.sha256(b"{}").hexdigest(), "recorded: a re-run does not retry it"
+    assert result.digest == hashlib.sha256(b"{}").hexdigest(), "recorded: a re-run does not retry it"
     assert result.reason in result.feedback_html or "killed" in result.feedback_html
 
 
@@ -233,7 +235,7 @@ def test_lab_bundle_carries_the_source_folder_and_a_content_hash(tmp_path):
     assert distributed.lab_bundle(LAB, FIXTURE / LAB, LIMITS).digest == bundle.digest
     assert distributed.lab_bundle(LAB, FIXTURE / LAB, None).digest != bundle.digest, "the config is part of it"
     changed = tmp_path / LAB
-    course.shutil.copytree(FIXTURE / LAB, changed)
+    shutil.copytree(FIXTURE / LAB, changed)
     (changed / "numbers.txt").write_text("5 6\n")
     assert distributed.lab_bundle(LAB, changed, LIMITS).digest != bundle.digest
 
@@ -331,7 +333,7 @@ def free_port() -> int:
 def test_bad_cluster_input_stops_before_grading(tmp_path, capsys, where, yaml_text, message):
     import dask
 
-    if message.startswith("`sbatch`") and course.shutil.which("sbatch"):
+    if message.startswith("`sbatch`") and shutil.which("sbatch"):
         pytest.skip("sbatch is installed here")
     db = tmp_path / "gradebook.db"
     db.write_bytes(b"the course gradebook")
