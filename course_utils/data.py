@@ -5,7 +5,8 @@ Layout written by ``data_fetch.py``::
     <data root>/<dataset>/manifest.json
     <data root>/<dataset>/<split>/<class>/<object id>.npy    # float32 (P, 3), centred, unit sphere, z up
 
-The data root is ``data/`` in the repository, or ``$COURSE_DATA_DIR``. The active data set is ``synthetic``
+The data root is ``$COURSE_DATA_DIR``, else ``data/`` in the course's checkout, else (the package installed without
+a checkout: Colab, Binder) ``~/.cache/dl-lab-course/data``. The active data set is ``synthetic``
 (the offline default) unless ``$COURSE_DATASET`` names another one (``modelnet10``).
 """
 
@@ -63,9 +64,19 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
+def in_checkout() -> bool:
+    """True when ``course_utils`` runs from the course's repository (not from an installed wheel)."""
+    return (repo_root() / "pyproject.toml").is_file() and (repo_root() / "course_utils").is_dir()
+
+
 def data_root() -> Path:
-    """Where reduced data sets live: ``$COURSE_DATA_DIR`` or ``<repo>/data``."""
-    return Path(os.environ.get("COURSE_DATA_DIR") or repo_root() / "data")
+    """Where reduced data sets live: ``$COURSE_DATA_DIR``, ``<repo>/data``, or a per-user cache folder."""
+    if os.environ.get("COURSE_DATA_DIR"):
+        return Path(os.environ["COURSE_DATA_DIR"])
+    if in_checkout():
+        return repo_root() / "data"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "dl-lab-course" / "data"
 
 
 def active_dataset() -> str:
