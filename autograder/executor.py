@@ -1,4 +1,4 @@
-"""nbgrader's Execute, hardened for untrusted notebooks: sandboxed kernel, limits, tamper guard, crash handling.
+"""nbgrader's Execute, hardened for untrusted notebooks: sandboxed kernel, limits, test cells outside it, crashes.
 
 ``GuardedExecute`` replaces ``Execute`` in ``Autograde.autograde_preprocessors`` (see ``nbgrader_config.py``):
 
@@ -10,10 +10,11 @@
 - when the kernel dies (``os._exit``, segfault, a limit), that cell gets an error output saying why and every
   later code cell an error saying it did not run, so they score 0 and the notebook is still graded (stock
   nbgrader gives up on the whole notebook);
-- before each test cell, ``autograder.kernel_guard`` restores what the test trusts (checks, numpy.testing,
-  builtins, IPython's execution machinery); after it, anything changed during the test fails the test;
-- a test cell's score cannot be faked with an ``execute_result`` (nbgrader reads one as partial credit) or by
-  clearing its error output.
+- a graded test cell (grade cell, not a solution cell) never runs in the student's kernel: its source (restored
+  from the gradebook by nbgrader) runs in this worker's trusted test process (``autograder.trusted``) while the
+  kernel serves the data-only channel (``autograder.channel``); the cell's outputs are the test's own output and,
+  on failure, one error whose message is the check's message. Whatever student code prints during a test is
+  discarded, and nothing the kernel replies (or forges) counts: only the trusted process's verdict does.
 """
 
 from __future__ import annotations
@@ -22,21 +23,22 @@ import ast
 import json
 import os
 import secrets
+import shutil
 import signal
+import tempfile
 import time
-from pathlib import Path
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.util import ensure_async, run_sync
 from nbformat import NotebookNode
-from nbformat.v4 import new_code_cell, new_output
+from nbformat.v4 import new_output
 from nbgrader import utils
 from nbgrader.preprocessors import Execute
 from nbgrader.preprocessors.execute import UnresponsiveKernelError
 from traitlets import Bool, Integer, List, Unicode
 
-from autograder import sandbox
+from autograder import sandbox, trusted
 
-GUARD_SOURCE = (Path(__file__).resolve().parent / "kernel_guard.py").read_text()
 SIGNAL_REASONS = {
     signal.SIGXCPU: "it used more CPU time than allowed",
     signal.SIGKILL: "it was killed (out of memory, or a hard limit was reached)",
@@ -49,7 +51,8 @@ SIGNAL_REASONS = {
 
 
 class GuardedExecute(Execute):
-    """Execute a student notebook in a sandboxed kernel, with limits, a tamper guard and per-cell crash handling."""
+    """Execute a student notebook in a sandboxed kernel, its test cells in the trusted test process, with limits
+    and per-cell crash handling."""
 
     sandbox = Bool(True, help="Run kernels with autograder.sandbox.SandboxedKernelManager").tag(config=True)
     notebook_timeout = Integer(1200, help="Wall-clock seconds for the whole notebook").tag(config=True)
@@ -59,20 +62,11 @@ class GuardedExecute(Execute):
     iopub_timeout = Integer(
         10, help="Seconds a cell's output may lag its reply; also how long an interrupted cell has to stop"
     ).tag(config=True)
-    guard = Bool(True, help="Restore and verify protected state around test cells").tag(config=True)
-    protected_modules = List(
+    trusted_modules = List(
         Unicode(),
-        [
-            "builtins",
-            "math",
-            "operator",
-            "numpy",
-            "numpy.testing",
-            "numpy.linalg",
-            "course_utils",
-            "course_utils.checks",
-        ],  # fmt: skip
-        help="Modules whose state test cells trust",
+        list(trusted.TRUSTED_MODULES),
+        help="Modules (or packages) whose names, as the locked cells import them, test cells use from the trusted "
+        "process's own imports instead of the student's namespace",
     ).tag(config=True)
 
     def __init__(self, *args, **kwargs):
@@ -85,13 +79,20 @@ class GuardedExecute(Execute):
     def preprocess(self, nb, resources=None, km=None):
         self._stop_reason: str | None = None
         self._kill_reason: str | None = None
-        self._guard_ready = False
+        self._channel_folder: str | None = None
         self._notebook_output = 0
         self._current_is_test = False
         self._cell_output = 0
         self._output_truncated = False
         self._deadline = time.monotonic() + self.notebook_timeout
-        self._names = protected_names(nb, self.protected_modules)
+        self._names = trusted.course_imports(nb, self.trusted_modules)
+        self._trusted_cpu = None
+        try:  # imports the course's modules (TensorFlow) while the kernel starts; answered before the first test
+            process = trusted.shared_process()
+            process.send({"op": "prepare", "preset": self._names})
+            self._trusted_cpu = process.cpu_seconds()
+        except OSError as error:
+            self.log.error("trusted test process did not start: %s", error)
         self.error_on_timeout = {
             "ename": "CellTimeoutError",
             "evalue": f"this cell ran longer than the limit of {self.timeout} s per cell and was interrupted",
@@ -107,6 +108,12 @@ class GuardedExecute(Execute):
             raise
         except DeadKernelError as error:  # died outside a cell (start-up): nothing could run
             raise UnresponsiveKernelError(f"the kernel died before the notebook could run: {error}") from error
+        finally:
+            if self._channel_folder is not None:
+                shutil.rmtree(self._channel_folder, ignore_errors=True)
+            if self._trusted_cpu is not None:
+                used = trusted.shared_process().cpu_seconds() - self._trusted_cpu
+                self.log.info("trusted test process: %.2f CPU s for this notebook", max(0.0, used))
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code" or not cell.source.strip():
@@ -119,17 +126,13 @@ class GuardedExecute(Execute):
             cell.outputs = [_error("NotRun", f"this cell did not run: {self._stop_reason}")]
             return cell, resources
         try:
-            if self.guard and not self._guard_ready:
-                self._install_guard(index)
             self._cell_output = 0
             self._output_truncated = False
             self._set_cpu_budget()
-            guard_problem = self._run_guard("restore", index, self._names) if self._current_is_test else None
+            if self._current_is_test and not utils.is_solution(cell):
+                run_sync(self._async_run_test_cell)(cell, index)
+                return cell, resources
             cell, resources = super().preprocess_cell(cell, resources, index)
-            if self._current_is_test:
-                guard_problem = guard_problem or self._run_guard("verify", index)
-                if guard_problem:
-                    cell.outputs.append(_error("GradingGuard", guard_problem))
         except DeadKernelError:
             self._stop_reason = self._death_reason()
             cell.outputs.append(
@@ -147,45 +150,118 @@ class GuardedExecute(Execute):
                 )
                 self._stop_reason = self._kill_reason
                 cell.outputs.append(_error("CellTimeoutError", f"this cell did not finish: {self._stop_reason}"))
-        if self._current_is_test:
-            _no_faked_credit(cell)
         return cell, resources
 
-    # --------------------------------------------------------------------------------------- guard
+    # ---------------------------------------------------------------------------------- test cells
 
-    def _install_guard(self, index: int) -> None:
-        source = f"{GUARD_SOURCE}\ninstall({list(self.protected_modules)!r})\ndel install\n"
-        scratch = self._execute_scratch(source, index)
-        errors = [o for o in scratch.outputs if o.output_type == "error"]
-        if errors:
-            self.log.error("grading guard did not install: %s: %s", errors[0].ename, errors[0].evalue)
-        self._guard_ready = True
+    def _channel_dir(self) -> str:
+        """Where the channel's socket goes: the kernel's private socket folder (bound into the sandbox)."""
+        folder = getattr(self.km, "socket_dir", None)
+        if folder is not None:
+            return str(folder)
+        if self._channel_folder is None:
+            self._channel_folder = tempfile.mkdtemp(prefix="course-channel-")
+        return self._channel_folder
 
-    def _execute_scratch(self, source: str, index: int) -> NotebookNode:
-        """Run code that is not part of the notebook (nbclient writes the executed cell back at ``index``)."""
-        original = self.nb.cells[index]
-        scratch = new_code_cell(source)
+    async def _async_run_test_cell(self, cell: NotebookNode, index: int) -> None:
+        """Run a graded test cell in the trusted process while the kernel serves the channel; write its outputs."""
+        cell.outputs = []
+        folder = self._channel_dir()
+        token = secrets.token_hex(16)
+        request = {"op": "run", "source": cell.source, "socket": os.path.join(folder, f"test-{index}.sock"),
+                   "token": token, "timeout": self.timeout, "preset": self._names, "shared_root": folder}  # fmt: skip
+        result = None
         try:
-            self.execute_cell(scratch, index, store_history=False)
-        finally:
-            self.nb.cells[index] = original
-        return scratch
+            process = trusted.shared_process()
+            process.send(request)
+            answer = process.read(300)
+            while answer is not None and "ready" in answer:  # the notebook's prepare request
+                answer = process.read(300)
+        except (OSError, EOFError) as error:
+            answer = {"error": ["TrustedProcessError", str(error)]}
+        if answer != {"listening": True}:
+            trusted.discard_shared_process()
+            detail = (answer or {}).get("error") or ["TrustedProcessError", "no answer"]
+            self.log.error("trusted test process failed on %s: %s", utils.get_grade_id(cell), detail)
+            cell.outputs.append(_error("GradingError", f"the grader could not run this test ({detail[1]})"))
+            return
+        message_id = self.kc.execute(trusted.serve_line(request["socket"], token), store_history=False,
+                                     allow_stdin=False, stop_on_error=False)  # fmt: skip
+        deadline = time.monotonic() + self.timeout + 5
+        next_check = time.monotonic() + 1
+        while result is None and self._kill_reason is None and time.monotonic() < deadline:
+            try:
+                result = process.read(0.05)
+            except (OSError, EOFError):
+                break
+            await self._discard_iopub()
+            if result is None and time.monotonic() > next_check:
+                next_check = time.monotonic() + 1
+                if not await ensure_async(self.km.is_alive()):
+                    break
+        if result is None:  # it hung (or died): a fresh trusted process for the next test
+            trusted.discard_shared_process()
+        if not await self._serve_finished(message_id):
+            if self._kill_reason is None and await ensure_async(self.km.is_alive()):
+                await ensure_async(self.km.interrupt_kernel())
+                if not await self._serve_finished(message_id):
+                    self._kill(
+                        f"a test cell's call into student code ignored the interrupt at its {self.timeout} s limit"
+                    )
+            if self._kill_reason is None and not await ensure_async(self.km.is_alive()):
+                self._stop_reason = self._death_reason()
+            elif self._kill_reason is not None:
+                self._stop_reason = self._kill_reason
+        if self._stop_reason is None and self._kill_reason is not None:
+            self._stop_reason = self._kill_reason
+        if result is None:
+            reason = self._stop_reason or f"it ran longer than the limit of {self.timeout} s per cell"
+            name = "KernelDied" if self._stop_reason and self._kill_reason is None else "CellTimeoutError"
+            cell.outputs.append(_error(name, f"this test did not finish: {reason}"))
+            return
+        self._write_test_outputs(cell, result)
+        if self._stop_reason is not None and result.get("error") is None:
+            cell.outputs.append(_error("KernelDied", f"the kernel stopped during this test: {self._stop_reason}"))
 
-    def _run_guard(self, action: str, index: int, names: dict | None = None) -> str | None:
-        """Run restore/verify in the kernel; return a problem (for the test cell's feedback) or None."""
-        if not self.guard:
-            return None
-        nonce = secrets.token_hex(16)
-        arguments = f"{nonce!r}, {names!r}" if action == "restore" else f"{nonce!r}"
-        scratch = self._execute_scratch(f"__import__('_course_grading_guard').{action}({arguments})", index)
-        text = "".join(o.get("text", "") for o in scratch.outputs if o.output_type == "stream")
-        report = next((line[len(nonce) + 1 :] for line in text.splitlines() if line.startswith(nonce + " ")), None)
-        if report is None:
-            return "the grading guard could not run: the kernel's execution machinery was tampered with"
-        changed = json.loads(report).get("changed")
-        if changed:
-            return f"objects that grading relies on were changed while this test ran ({', '.join(changed[:5])})"
-        return None
+    def _write_test_outputs(self, cell: NotebookNode, result: dict) -> None:
+        for name in ("stdout", "stderr"):
+            text = result.get(name) or ""
+            if not isinstance(text, str) or not text:
+                continue
+            if len(text) > self.cell_output_bytes:
+                text = text[: self.cell_output_bytes] + f"\n[output truncated at {self.cell_output_bytes:,} bytes]\n"
+            cell.outputs.append(new_output("stream", name=name, text=text))
+        error = result.get("error")
+        if error:
+            cell.outputs.append(_error(str(error[0]), str(error[1])))
+
+    async def _discard_iopub(self) -> None:
+        """Read (and drop) what the kernel publishes while it serves a test: counted against the notebook's cap."""
+        while True:
+            try:
+                message = await ensure_async(self.kc.get_iopub_msg(timeout=0))
+            except Exception:  # noqa: BLE001 - queue.Empty: nothing waiting
+                return
+            if message.get("msg_type") not in ("status", "execute_input"):
+                self._notebook_output += _message_size(message)
+                if self._notebook_output > self.notebook_output_bytes:
+                    self._kill(f"the notebook printed more than {self.notebook_output_bytes:,} bytes of output")
+                    return
+
+    async def _serve_finished(self, message_id: str) -> bool:
+        """Wait (``iopub_timeout`` s) for the kernel's reply to the serve request; its content does not matter."""
+        deadline = time.monotonic() + self.iopub_timeout
+        while time.monotonic() < deadline:
+            try:
+                reply = await ensure_async(self.kc.get_shell_msg(timeout=0.2))
+            except Exception:  # noqa: BLE001 - queue.Empty
+                await self._discard_iopub()
+                if not await ensure_async(self.km.is_alive()):
+                    return False
+                continue
+            if reply.get("parent_header", {}).get("msg_id") == message_id:
+                return True
+        return False
 
     # ------------------------------------------------------------------------------------- limits
 
@@ -289,26 +365,10 @@ def _error(name: str, message: str) -> NotebookNode:
     return new_output("error", ename=name, evalue=message, traceback=[f"{name}: {message}"])
 
 
-def _no_faked_credit(cell: NotebookNode) -> None:
-    """nbgrader reads an execute_result as partial credit; keep one only when it is the test's own last expression
-    and the cell raised no error."""
-    has_error = any(o.output_type == "error" for o in cell.outputs)
-    if has_error or not _ends_with_expression(cell.source):
-        cell.outputs = [o for o in cell.outputs if o.output_type != "execute_result"]
-    if has_error:  # errors first: determine_grade stops at the first error or result
-        cell.outputs.sort(key=lambda o: o.output_type != "error")
-
-
-def _ends_with_expression(source: str) -> bool:
-    try:
-        body = ast.parse(source).body
-    except SyntaxError:
-        return False
-    return bool(body) and isinstance(body[-1], ast.Expr) and not source.rstrip().endswith(";")
-
-
 def protected_names(nb: NotebookNode, modules: list[str]) -> dict[str, str]:
-    """Names the course's locked cells import from protected modules: alias -> 'module' or 'module:attribute'."""
+    """Names the course's locked cells import from ``modules``: alias -> 'module' or 'module:attribute'.
+
+    Superseded by ``autograder.trusted.course_imports`` (package-aware), which grading uses."""
     names: dict[str, str] = {}
     for cell in nb.cells:
         meta = cell.get("metadata", {}).get("nbgrader", {})
