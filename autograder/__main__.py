@@ -44,6 +44,9 @@ def demo(workers: int, labs: list[str] | None = None) -> int:
     return 0
 
 
+DB_HELP = "course gradebook: a sqlite file or a database URL (default: nbgrader_config.py's db_url)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
@@ -64,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
                        help="batch job options (default autograder/cluster.yaml)")  # fmt: skip
     grade.add_argument("--retries", type=int, default=distributed.DEFAULT_RETRIES,
                        help="Dask: more attempts for a submission whose worker died (default %(default)s)")  # fmt: skip
-    grade.add_argument("--db", type=Path, default=course.COURSE_DB, help="course gradebook (sqlite)")
+    grade.add_argument("--db", type=gradebook.location, default=course.COURSE_DB, help=DB_HELP)
     grade.add_argument("--csv", type=Path, default=None, help="grades CSV (default: grades.csv beside the gradebook)")
     grade.add_argument("--force", action="store_true", help="regrade submissions that are already graded")
     grade.add_argument("--solutions", type=Path, default=course.SOLUTIONS, help="source notebooks (nbgrader source)")
@@ -73,10 +76,13 @@ def main(argv: list[str] | None = None) -> int:
                        help="do not grade the reference answers first (the canary)")  # fmt: skip
     feedback = commands.add_parser("feedback", help="write feedback/<student>/<lab>/<lab>.html from the gradebook")
     feedback.add_argument("lab", nargs="?")
-    feedback.add_argument("--db", type=Path, default=course.COURSE_DB)
+    feedback.add_argument("--db", type=gradebook.location, default=course.COURSE_DB, help=DB_HELP)
     feedback.add_argument("--out", type=Path, default=course.AUTOGRADER_DIR / "feedback")
     rep = commands.add_parser("report", help="tutor report (HTML with plots) from the gradebook")
-    rep.add_argument("--db", type=Path, default=course.COURSE_DB)
+    rep.add_argument("--db", type=gradebook.location, default=course.COURSE_DB, help=DB_HELP)
+    grades = commands.add_parser("grades", help="rewrite grades.csv from the gradebook (after grading by hand)")
+    grades.add_argument("--db", type=gradebook.location, default=course.COURSE_DB, help=DB_HELP)
+    grades.add_argument("--csv", type=Path, default=None, help="default: grades.csv in the course folder")
     rep.add_argument("--out", type=Path, default=course.AUTOGRADER_DIR / "report")
     similar = commands.add_parser("similarity", help="flag near-identical answers (also run by grade)")
     similar.add_argument("lab")
@@ -101,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {len(written)} feedback file(s) under {args.out}")
         elif args.command == "report":
             print(f"wrote {report.write(args.db, args.out)}")
+        elif args.command == "grades":
+            print(f"wrote {gradebook.write_csv(args.db, args.csv or gradebook.course_root(args.db) / 'grades.csv')}")
         elif args.command == "similarity":
             similarity_command(args.lab, args.submissions, args.db, args.solutions, args.threshold)
         elif args.command == "sandbox":

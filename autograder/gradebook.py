@@ -32,12 +32,11 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-if TYPE_CHECKING:
-    from autograder.course import GradeResult
+from autograder.paths import AUTOGRADER_DIR, COURSE_CONFIG, COURSE_DB
 
-AUTOGRADER_DIR = Path(__file__).resolve().parent
-COURSE_DB = AUTOGRADER_DIR / "gradebook.db"
-COURSE_CONFIG = AUTOGRADER_DIR / "nbgrader_config.py"
+if TYPE_CHECKING:
+    from autograder.grading import GradeResult
+
 ATTEMPTS = 10  # a write that meets a concurrent writer (locked file, duplicate key) is retried this often
 
 
@@ -94,6 +93,11 @@ def configured_db_url() -> str:
     return str(config.CourseDirectory.get("db_url") or f"sqlite:///{COURSE_DB}")
 
 
+def location(text: str) -> Path | str:
+    """A ``--db`` argument: a database URL as given, anything else a sqlite file's path."""
+    return text if "://" in text else Path(text)
+
+
 def database_url(db: Path | str) -> str:
     """A SQLAlchemy URL for ``db``: a URL as given, a path as sqlite; the default path follows nbgrader_config.py."""
     text = str(db)
@@ -104,16 +108,23 @@ def database_url(db: Path | str) -> str:
     return f"sqlite:///{Path(db).resolve()}"
 
 
+def shown(db: Path | str) -> str:
+    """``db`` as the tutor may see it: a server's URL without its password."""
+    return sa.engine.make_url(database_url(db)).render_as_string(hide_password=True)
+
+
 def sqlite_path(db: Path | str) -> Path | None:
     url = database_url(db)
     return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
 
 
 def course_root(db: Path | str) -> Path:
-    """The nbgrader course folder of ``db`` (its ``autograded/`` and ``feedback/``): beside a sqlite gradebook, else
-    autograder/ (nbgrader_config.py's ``CourseDirectory.root``)."""
+    """The nbgrader course folder of ``db`` (its ``autograded/`` and ``feedback/``): beside a sqlite gradebook; for a
+    database server, ``$AUTOGRADER_COURSE_ROOT`` or else autograder/ (nbgrader_config.py's ``CourseDirectory.root``)."""
     path = sqlite_path(db)
-    return path.parent if path is not None else AUTOGRADER_DIR
+    if path is not None:
+        return path.parent
+    return Path(os.environ.get("AUTOGRADER_COURSE_ROOT") or AUTOGRADER_DIR)
 
 
 def exists(db: Path | str) -> bool:
@@ -130,12 +141,12 @@ def _engine(url: str) -> sa.Engine:
     return sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=arguments)
 
 
-def _retry(work, attempts: int = ATTEMPTS):
+def _retry(work, attempts: int = ATTEMPTS, conflicts: tuple[type[Exception], ...] = ()):
     """``work()``, again after a short random pause when a concurrent writer got in the way."""
     for attempt in range(attempts):
         try:
             return work()
-        except sa.exc.DBAPIError:  # locked / busy (sqlite), duplicate key or table, serialization (PostgreSQL)
+        except (sa.exc.DBAPIError, *conflicts):  # locked, busy (sqlite); duplicate key or table (PostgreSQL)
             if attempt == attempts - 1:
                 raise
             time.sleep(min(1.0, 0.05 * 2**attempt) * (0.5 + random.random()))
@@ -260,7 +271,7 @@ def _record_nbgrader(db: Path | str, result: GradeResult) -> None:
     unanswered. A tutor's manual scores and comments survive a regrade of the same notebook (same content hash);
     a changed notebook is a new submission and is graded by hand again (said in the result's problems).
     """
-    from nbgrader.api import MissingEntry
+    from nbgrader.api import InvalidEntry, MissingEntry
 
     same_notebook = exists(db) and _stored_digest(db, result.lab, result.student) == result.digest
     ungraded = set(getattr(result, "ungraded", []))
@@ -281,7 +292,8 @@ def _record_nbgrader(db: Path | str, result: GradeResult) -> None:
                     pass
                 if kept and not same_notebook:
                     cells = sorted({name for _, name in kept})
-                    result.problems.append(f"new notebook: the tutor's manual grades of {cells} were cleared")
+                    cleared = f"new notebook: the tutor's manual grades of {cells} were cleared"
+                    result.problems += [cleared] if cleared not in result.problems else []
                     kept = {}
                 submission = gradebook.add_submission(result.lab, result.student)
                 for notebook in submission.notebooks:
@@ -300,7 +312,7 @@ def _record_nbgrader(db: Path | str, result: GradeResult) -> None:
                 gradebook.db.rollback()
                 raise
 
-    _retry(write)
+    _retry(write, conflicts=(InvalidEntry,))  # nbgrader's name for a duplicate key (two runs add one student)
 
 
 def _graded_by_hand(notebook) -> set[str]:

@@ -50,6 +50,24 @@ def pass_rate(rows: list[dict], cell: str) -> float:
     return len(full) / len(rows) if rows else 0.0
 
 
+def graded_by_hand(rows: list[dict]) -> str:
+    """Autograded and manual points side by side, and the answers still to be graded in formgrader."""
+    if not any(row.get("manual_max") for row in rows):
+        return ""
+    waiting = sum(len(row["ungraded"]) for row in rows)
+    parts = [
+        f"<h3>Graded by hand</h3><p>{waiting} answer(s) still to be graded (formgrader: "
+        "<code>cd autograder &amp;&amp; nbgrader formgrader</code>); until then they count 0.</p><table><tr>"
+        "<th>student</th><th>autograded</th><th>by hand</th><th>total</th><th>to be graded</th></tr>"
+    ]
+    for row in rows:
+        auto_max = row["max_total"] - row["manual_max"]
+        parts.append(f"<tr><td>{html.escape(row['student'])}</td><td>{row['auto_total']:g} / {auto_max:g}</td>"
+                     f"<td>{row['manual_total']:g} / {row['manual_max']:g}</td><td>{row['total']:g} / "
+                     f"{row['max_total']:g}</td><td>{html.escape(', '.join(row['ungraded']))}</td></tr>")  # fmt: skip
+    return "".join(parts) + "</table>"
+
+
 def build(db: Path = course.COURSE_DB, slowest: int = 10) -> str:
     """The report as one HTML page."""
     rows = gradebook.load_results(db)
@@ -59,7 +77,7 @@ def build(db: Path = course.COURSE_DB, slowest: int = 10) -> str:
         "body{font-family:sans-serif;max-width:1100px;margin:auto} table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:2px 6px;text-align:left} .plots img{margin-right:12px}"
         "</style></head><body><h1>Grading report</h1>",
-        f"<p>{len(rows)} graded submission(s) in {len(labs)} lab(s), from {html.escape(str(db))}.</p>",
+        f"<p>{len(rows)} graded submission(s) in {len(labs)} lab(s), from {html.escape(gradebook.shown(db))}.</p>",
     ]
     unsandboxed = [row for row in rows if (row.get("sandbox") or "").startswith("UNSANDBOXED")]
     if unsandboxed:
@@ -86,6 +104,7 @@ def build(db: Path = course.COURSE_DB, slowest: int = 10) -> str:
             parts.append(f"<tr><td>{html.escape(cell)}</td><td>{points:g}</td>"
                          f"<td>{rate:.0f}%</td><td>{html.escape(common[:150])}</td></tr>")  # fmt: skip
         parts.append("</table>")
+        parts.append(graded_by_hand(lab_rows))
         parts.append("<h3>Slowest submissions</h3><table><tr><th>student</th><th>seconds</th><th>score</th>"
                      "<th>stopped</th></tr>")  # fmt: skip
         for row in sorted(lab_rows, key=lambda row: -row["seconds"])[:slowest]:
