@@ -75,10 +75,14 @@ def check_canary(job: dict, key: str) -> GradeResult:
 
 
 def canary_problem(result: GradeResult) -> str | None:
-    """None when the reference answers got every point; else one line naming the failing test cell and the cause."""
-    if result.max_scores and result.total >= result.max_total:
+    """None when the reference answers got every point; else one line naming the failing test cell and the cause.
+
+    Answers graded by hand (``result.ungraded``) have no score until a tutor gives one: they do not count here.
+    """
+    autograded = {cell: points for cell, points in result.max_scores.items() if cell not in result.ungraded}
+    if autograded and all(result.scores.get(cell, 0) >= points for cell, points in autograded.items()):
         return None
-    failing = next((cell for cell, points in result.max_scores.items() if result.scores.get(cell, 0) < points), None)
+    failing = next((cell for cell, points in autograded.items() if result.scores.get(cell, 0) < points), None)
     message = result.messages.get(failing, "") if failing else ""
     where = f"test cell {failing!r} failed" if failing else "no test cell was graded"
     if message:
