@@ -114,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "sandbox":
             available, why = sandbox.sandbox_status()
             print(("sandbox available: " if available else "SANDBOX UNAVAILABLE: ") + why)
+            from autograder import batch, limits
+
+            print(limits.describe(limits.Limits(**batch.course_limits())))
             return 0 if available else 1
         elif args.command == "demo":
             return demo(args.workers, args.labs or None)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from autograder import gradebook, grading, limits, sandbox, submissions
 from autograder.errors import CanaryFailed, GradingError
-from autograder.grading import GradeResult
+from autograder.grading import GradeResult, GradingJob
 from autograder.paths import COURSE_DB, SOLUTIONS, labs
 
 THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS")
@@ -56,14 +56,13 @@ def canary_key(lab: str, source_dir: Path, config: dict | None) -> str:
     return content.hexdigest()
 
 
-def canary_job(lab: str, source_dir: Path, template: Path, config: dict | None) -> dict:
+def canary_job(lab: str, source_dir: Path, template: Path, config: dict | None) -> GradingJob:
     """A grading job for the lab's reference answers, pasted into the released notebook of ``template``."""
     reference = submissions.reference_submission(lab, Path(source_dir).parent, Path(template) / "release")
-    return dict(lab=lab, student=CANARY_STUDENT, notebook_bytes=reference, source_dir=Path(source_dir),
-                template=Path(template), config=config)  # fmt: skip
+    return GradingJob(lab, CANARY_STUDENT, reference, Path(source_dir), Path(template), config)
 
 
-def check_canary(job: dict, key: str) -> GradeResult:
+def check_canary(job: GradingJob, key: str) -> GradeResult:
     """Grade the reference answers here (once per process and ``key``); ``CanaryFailed`` unless full marks."""
     if key not in _canaries:
         _canaries[key] = grading.grade_job(job)
@@ -183,18 +182,15 @@ def grade_labs(
             # Built once here: local workers copy it, a Dask runner ships it to its workers as bytes.
             source_dir = Path(solutions) / lab
             template = grading.prepare_template(lab, source_dir, Path(temporary) / lab, config)
-            lab_jobs = [dict(lab=lab, student=s, notebook_bytes=b, source_dir=source_dir, template=template,
-                             config=config) for s, b in todo.items()]  # fmt: skip
+            lab_jobs = [GradingJob(lab, s, b, source_dir, template, config) for s, b in todo.items()]
             if canary and runner is None:
                 reference = check_canary(
                     canary_job(lab, source_dir, template, config), canary_key(lab, source_dir, config)
                 )
                 log(f"[canary] {lab}: reference answers {reference.total:g}/{reference.max_total:g} "
                     f"({reference.seconds:.0f} s)")  # fmt: skip
-                same = [
-                    job for job in lab_jobs if hashlib.sha256(job["notebook_bytes"]).hexdigest() == reference.digest
-                ]
-                reused += [dataclasses.replace(reference, student=job["student"], seconds=0.0) for job in same]
+                same = [job for job in lab_jobs if job.digest == reference.digest]  # graded already: the canary
+                reused += [dataclasses.replace(reference, student=job.student, seconds=0.0) for job in same]
                 lab_jobs = [job for job in lab_jobs if job not in same]
             jobs += lab_jobs
         for result in [*reused, *(run_jobs(jobs, workers) if runner is None else runner(jobs))]:
@@ -228,7 +224,7 @@ def course_limits() -> dict:
     return dict(loaded.SandboxedKernelManager.get("limits", {}))
 
 
-def run_jobs(jobs: list[dict], workers: int):
+def run_jobs(jobs: list[GradingJob], workers: int):
     """The local runner: each job's ``GradeResult`` as it finishes, from ``workers`` processes (here when 1)."""
     if workers <= 1 or len(jobs) <= 1:
         yield from map(grading.grade_job, jobs)

@@ -27,6 +27,7 @@
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import hashlib
 import json
 import logging
@@ -46,7 +47,7 @@ import nbformat
 
 from autograder import batch, grading
 from autograder.errors import CanaryFailed, GradingError
-from autograder.grading import GradeResult
+from autograder.grading import GradeResult, GradingJob
 from autograder.paths import AUTOGRADER_DIR, ROOT
 
 CLUSTER_YAML = AUTOGRADER_DIR / "cluster.yaml"
@@ -176,8 +177,8 @@ def deliver(bundle: LabBundle) -> LabBundle:
     return bundle
 
 
-def grade_task(bundle: LabBundle, job: dict) -> GradeResult:
-    """Grade one submission (``job``: lab, student, notebook_bytes) on a worker; only data goes back."""
+def grade_task(bundle: LabBundle, job: GradingJob) -> GradeResult:
+    """Grade one submission (``job``: lab, student, notebook_bytes; no paths) on a worker; only data goes back."""
     from autograder import sandbox
 
     with _one_grading_at_a_time:
@@ -191,21 +192,23 @@ def grade_task(bundle: LabBundle, job: dict) -> GradeResult:
                 batch.check_canary(batch.canary_job(bundle.lab, source_dir, template, bundle.config), bundle.digest)
             except CanaryFailed as error:
                 raise CanaryFailed(f"worker {os.uname().nodename}: {error}") from None
-        return grading.grade_job({**job, "source_dir": source_dir, "template": template, "config": bundle.config})
+        return grading.grade_job(
+            dataclasses.replace(job, source_dir=source_dir, template=template, config=bundle.config)
+        )
 
 
-def killed_worker_result(job: dict, attempts: int) -> GradeResult:
+def killed_worker_result(job: GradingJob, attempts: int) -> GradeResult:
     """0 with a reason for a submission whose grading took down its worker process every time it was tried."""
-    source = nbformat.read(Path(job["source_dir"]) / f"{job['lab']}.ipynb", as_version=4)
+    source = nbformat.read(Path(job.source_dir) / f"{job.lab}.ipynb", as_version=4)
     points = {
         cell.metadata["nbgrader"]["grade_id"]: float(cell.metadata["nbgrader"].get("points", 0))
         for cell in source.cells
         if cell.get("metadata", {}).get("nbgrader", {}).get("grade")
     }
     reason = f"grading this submission killed the grading process {attempts} time(s) (memory? a crash?)"
-    result = GradeResult(job["student"], job["lab"], scores=dict.fromkeys(points, 0.0), max_scores=points,
+    result = GradeResult(job.student, job.lab, scores=dict.fromkeys(points, 0.0), max_scores=points,
                                 problems=[f"{reason}: not retried again; check it, then regrade with --force"],
-                                reason=reason, digest=hashlib.sha256(job["notebook_bytes"]).hexdigest())  # fmt: skip
+                                reason=reason, digest=job.digest)  # fmt: skip
     result.feedback_html = grading.fallback_feedback(result)
     return result
 
@@ -438,7 +441,7 @@ class DaskRunner:
             line += f"; not recorded (re-run to retry): {', '.join(self.not_recorded)}"
         return line
 
-    def __call__(self, jobs: list[dict]) -> Iterator[GradeResult]:
+    def __call__(self, jobs: list[GradingJob]) -> Iterator[GradeResult]:
         """``batch.grade_labs``'s runner: submit every job, yield the results in the order they finish."""
         if not jobs:
             return
@@ -451,12 +454,12 @@ class DaskRunner:
         bundles: dict[tuple, object] = {}
         submitted: dict[str, tuple[object, dict]] = {}
         for job in jobs:
-            source = (job["lab"], str(job["source_dir"]), json.dumps(job.get("config"), sort_keys=True, default=repr))
+            source = (job.lab, str(job.source_dir), json.dumps(job.config, sort_keys=True, default=repr))
             if source not in bundles:
-                bundle = lab_bundle(job["lab"], job["source_dir"], job.get("config"), job.get("template"), self.canary)
+                bundle = lab_bundle(job.lab, job.source_dir, job.config, job.template, self.canary)
                 bundles[source] = client.submit(deliver, bundle, key=f"lab-bundle-{bundle.lab}-{bundle.digest[:16]}")
-            payload = {name: job[name] for name in ("lab", "student", "notebook_bytes")}
-            key = task_key(job["lab"], job["student"], hashlib.sha256(job["notebook_bytes"]).hexdigest())
+            payload = GradingJob(job.lab, job.student, job.notebook_bytes)  # the worker has its own paths
+            key = task_key(job.lab, job.student, job.digest)
             if key not in submitted:
                 future = client.submit(grade_task, bundles[source], payload, key=key, retries=self.retries)
                 submitted[key] = (future, job)
@@ -494,7 +497,7 @@ class DaskRunner:
             self.log(self.summary())
 
     def _result(self, future, job: dict, killed_worker: type) -> GradeResult | None:
-        name = f"{job['lab']} {job['student']}"
+        name = f"{job.lab} {job.student}"
         if future.status == "finished":
             result = future.result()
             self.done += 1

@@ -70,6 +70,22 @@ class GradeResult:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class GradingJob:
+    """One submission to grade, as a runner hands it to a worker (paths as seen on that worker)."""
+
+    lab: str
+    student: str
+    notebook_bytes: bytes
+    source_dir: Path | None = None  # the lab's source folder (default solutions/<lab>)
+    template: Path | None = None  # a course made by prepare_template
+    config: dict | None = None  # setting overrides, e.g. {"Execute.timeout": 10}
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.notebook_bytes).hexdigest()
+
+
 # ------------------------------------------------------------------------------------ running nbgrader
 
 
@@ -300,14 +316,13 @@ def grade_submission(
     return result
 
 
-def grade_job(job: dict) -> GradeResult:
-    """``grade_submission(**job)`` that never raises: one broken submission never stops the batch."""
+def grade_job(job: GradingJob) -> GradeResult:
+    """``grade_submission`` of ``job`` that never raises: one broken submission never stops the batch."""
     try:
-        return grade_submission(**job)
+        return grade_submission(job.lab, job.student, job.notebook_bytes, job.source_dir, job.template, job.config)
     except Exception as error:
         problem = f"grading crashed: {type(error).__name__}: {error}"[:500]
-        digest = hashlib.sha256(job["notebook_bytes"]).hexdigest()
-        return GradeResult(job["student"], job["lab"], problems=[problem], reason="grading crashed", digest=digest)
+        return GradeResult(job.student, job.lab, problems=[problem], reason="grading crashed", digest=job.digest)
 
 
 def fallback_feedback(result: GradeResult) -> str:

@@ -65,7 +65,7 @@ def sandbox_status() -> tuple[bool, str]:
     if done.returncode != 0:
         return False, f"bwrap cannot create namespaces here: {done.stderr.strip()[:300]}"
     version = subprocess.run([bwrap, "--version"], capture_output=True, text=True).stdout.strip()
-    return True, f"{version}: no network, private /tmp, read-only system, own PID namespace"
+    return True, f"{version}: no network, own PID namespace, read-only system, size-limited /tmp, scratch workdir"
 
 
 def _base_namespace_args() -> list[str]:

@@ -1,8 +1,18 @@
-"""Grading throughput on one real lab: stock nbgrader, ``--workers 1`` and ``2``, a Dask LocalCluster, no sandbox.
+"""Grading cost and throughput: stock nbgrader, ``--workers 1`` and ``2``, a Dask LocalCluster, no sandbox.
 
     .venv/bin/python benchmarks/bench_grading.py                          # lab1_sequence, 20 submissions (3 blank)
     .venv/bin/python benchmarks/bench_grading.py --n 8 --blank 2          # fewer: about 12 minutes on 2 cores
     .venv/bin/python benchmarks/bench_grading.py --modes workers1,dask2 --lab lab2_functional
+    .venv/bin/python benchmarks/bench_grading.py --lab all --n 3 --blank 0 --modes workers1    # CPU per lab
+    git worktree add /tmp/before 3845428                                  # the grading code of an earlier commit:
+    .venv/bin/python benchmarks/bench_grading.py --lab all --n 3 --blank 0 --modes workers1 --code /tmp/before
+
+``--lab all`` measures every lab in turn. ``--code CHECKOUT`` grades with the ``autograder`` package and labs of
+another checkout of the course (e.g. a ``git worktree`` of an older commit) and this checkout's ``course_utils``
+and data, so that the two runs differ only in the grading code and the labs (an older checkout's own sandbox binds
+only its own ``course_utils``, which the kernel does not import). The CPU figures are split by process: student
+kernels, the trusted test process (``autograder.trusted``, where it exists) and the grader (nbgrader, workers,
+sandbox launchers); ``--json FILE`` writes them for comparing runs.
 
 The class: ``--n`` submissions, ``--blank`` of them the untouched student notebook, the others the reference
 answers (``course.reference_submission``) under different student names. Every mode grades the same class into its
@@ -17,14 +27,17 @@ own temporary gradebook (created before the clock starts, as in a real term):
   sandbox.
 
 Printed: wall seconds, seconds per submission, submissions per minute, CPU seconds per submission (this process and
-all its children: workers, kernels), the mean grading time a worker reports per submission, the coordinator's time
-to record results, the mean score; then the ratios (speed-up, Dask overhead, sandbox overhead). No asserts: timings
-depend on the machine and its load.
+all its children: workers, kernels), the trusted test process's share of it, the mean grading time a worker
+reports per submission, the coordinator's time to record results, the mean score; then the ratios (speed-up, Dask
+overhead, sandbox overhead). The canary (the reference answers graded once before each batch) is left out of the
+per-submission figures (``--workers`` modes run with ``canary=False``) and measured once per lab as ``canary``.
+No asserts: timings depend on the machine and its load.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -38,9 +51,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from autograder import course, distributed, sandbox  # noqa: E402
 
-MODES = ("stock", "workers1", "workers2", "dask2", "nosandbox")
+def _use_code(argv: list[str]) -> Path | None:
+    """``--code CHECKOUT``: import ``autograder`` from there; ``course_utils`` stays this checkout's."""
+    if "--code" not in argv:
+        return None
+    checkout = Path(argv[argv.index("--code") + 1]).resolve()
+    import course_utils  # noqa: F401 (this checkout's: what the sandbox binds and the kernel imports)
+
+    farm = Path(tempfile.mkdtemp(prefix="bench-code-"))
+    (farm / "autograder").symlink_to(checkout / "autograder")
+    sys.path.insert(0, str(farm))
+    return checkout
+
+
+CODE = _use_code(sys.argv)
+
+from autograder import course, distributed  # noqa: E402
+
+MODES = ("stock", "workers1", "workers2", "dask2", "nosandbox", "canary")
 NO_SANDBOX = {"GuardedExecute.sandbox": False}
 
 
@@ -54,6 +83,7 @@ class CpuMeter:
 
     def __init__(self):
         self.readings: dict[tuple[int, str], float] = {}
+        self.kinds: dict[tuple[int, str], str] = {}
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -68,13 +98,14 @@ class CpuMeter:
         self.thread.join()
         usage = resource.getrusage(resource.RUSAGE_SELF)
         self.seconds = usage.ru_utime + usage.ru_stime - self.own + sum(self.readings.values())
+        self.by_kind = {kind: sum(v for k, v in self.readings.items() if self.kinds[k] == kind) for kind in KINDS}
 
     def _sample(self):
         ticks = os.sysconf("SC_CLK_TCK")
         while not self.stop.wait(0.2):
             frontier, seen = [os.getpid()], set()
             while frontier:
-                children = sandbox._children(frontier.pop())
+                children = _children(frontier.pop())
                 frontier += children
                 seen.update(children)
             for pid in seen:
@@ -82,7 +113,33 @@ class CpuMeter:
                     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
                 except OSError:
                     continue
-                self.readings[(pid, fields[19])] = (int(fields[11]) + int(fields[12])) / ticks  # utime+stime; start
+                key = (pid, fields[19])
+                self.readings[key] = (int(fields[11]) + int(fields[12])) / ticks  # utime+stime; start time
+                if key not in self.kinds:
+                    self.kinds[key] = _kind(pid)
+
+
+KINDS = ("kernel", "trusted", "grader")
+
+
+def _kind(pid: int) -> str:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return "grader"
+    if b"autograder.trusted" in cmdline:
+        return "trusted"
+    return "kernel" if b"ipykernel" in cmdline and b"autograder.sandbox" not in cmdline else "grader"
+
+
+def _children(pid: int) -> list[int]:
+    children = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return children
 
 
 def make_class(lab: str, n: int, blank: int, folder: Path) -> dict[str, bytes]:
@@ -97,11 +154,12 @@ def make_class(lab: str, n: int, blank: int, folder: Path) -> dict[str, bytes]:
 
 
 class RecordTimer:
-    """Time the coordinator spends writing results (gradebook + grades.csv), by wrapping course._record/write_csv."""
+    """Time the coordinator spends writing results (gradebook + grades.csv), by wrapping the gradebook's writers."""
 
     def __init__(self):
         self.seconds = 0.0
-        self.originals = (course._record, course.write_csv)
+        self.home = _gradebook_module()
+        self.originals = (self.home._record, self.home.write_csv)
 
     def __enter__(self):
         def timed(function):
@@ -114,17 +172,38 @@ class RecordTimer:
 
             return wrapper
 
-        course._record, course.write_csv = (timed(function) for function in self.originals)
+        self.home._record, self.home.write_csv = (timed(function) for function in self.originals)
         return self
 
     def __exit__(self, *exc_info):
-        course._record, course.write_csv = self.originals
+        self.home._record, self.home.write_csv = self.originals
+
+
+def _gradebook_module():
+    """Where the coordinator looks up the gradebook writers: autograder.gradebook, or course.py in older code."""
+    try:
+        from autograder import gradebook
+
+        return gradebook
+    except ImportError:
+        return course
+
+
+def _grade_batch(lab, submissions, **kw):
+    """``grade_batch`` without the canary (measured on its own) where the code has one."""
+    import inspect
+
+    if "canary" in inspect.signature(course.grade_batch).parameters:
+        kw["canary"] = False
+    return course.grade_batch(lab, submissions, **kw)
 
 
 def run_mode(mode: str, lab: str, submissions: Path, class_list: dict[str, bytes], workers: int, scratch: Path):
     scratch.mkdir()
     if mode == "stock":
         return run_stock(lab, class_list, scratch)
+    if mode == "canary":
+        return run_canary(lab, scratch)
     db = scratch / "gradebook.db"
     course.ensure_assignment(db, lab)  # the term's gradebook exists before grading starts
     config = NO_SANDBOX if mode == "nosandbox" else None
@@ -136,12 +215,13 @@ def run_mode(mode: str, lab: str, submissions: Path, class_list: dict[str, bytes
                 cluster="local", workers=count, progress=False, log=lambda line: None
             ) as runner:
                 setup = time.perf_counter() - started
-                results = course.grade_batch(lab, submissions, db=db, config=config, runner=runner, log=runner.log)
+                results = _grade_batch(lab, submissions, db=db, config=config, runner=runner, log=runner.log)
         else:
             setup = 0.0
-            results = course.grade_batch(lab, submissions, workers=count, db=db, config=config, log=lambda line: None)
+            results = _grade_batch(lab, submissions, workers=count, db=db, config=config, log=lambda line: None)
     wall = time.perf_counter() - started
     return {"wall": wall, "cpu": cpu.seconds, "setup": setup, "record": recording.seconds, "n": len(results),
+            **{f"cpu_{kind}": seconds for kind, seconds in cpu.by_kind.items()},
             "graded": statistics.mean(r.seconds for r in results), "score": statistics.mean(r.total for r in results),
             "max": max(r.max_total for r in results)}  # fmt: skip
 
@@ -150,7 +230,7 @@ def run_stock(lab: str, class_list: dict[str, bytes], scratch: Path) -> dict:
     """The stock CLI in a temporary course: generate_assignment (before the clock), autograde, generate_feedback."""
     root = scratch / "course"
     root.mkdir()
-    course._write_course_config(root)
+    (getattr(course, "write_course_config", None) or course._write_course_config)(root)
     shutil.copytree(course.SOLUTIONS / lab, root / "source" / lab)
     course.run_nbgrader("generate_assignment", lab, "--force", cwd=root)
     for student, blob in class_list.items():
@@ -161,15 +241,33 @@ def run_stock(lab: str, class_list: dict[str, bytes], scratch: Path) -> dict:
         course.run_nbgrader("autograde", lab, cwd=root, check=False)
         course.run_nbgrader("generate_feedback", lab, cwd=root, check=False)
     wall = time.perf_counter() - started
-    totals = [sum(course._read_scores(root, lab, student)[0].values()) for student in class_list]
-    maximum = sum(course._read_scores(root, lab, next(iter(class_list)))[1].values())
+    read_scores = getattr(course, "read_scores", None) or course._read_scores
+    totals = [sum(read_scores(root, lab, student)[0].values()) for student in class_list]
+    maximum = sum(read_scores(root, lab, next(iter(class_list)))[1].values())
     return {"wall": wall, "cpu": cpu.seconds, "setup": 0.0, "record": 0.0, "n": len(class_list), "graded": float("nan"),
-            "score": statistics.mean(totals), "max": maximum}  # fmt: skip
+            "score": statistics.mean(totals), "max": maximum,
+            **{f"cpu_{kind}": seconds for kind, seconds in cpu.by_kind.items()}}  # fmt: skip
+
+
+def run_canary(lab: str, scratch: Path) -> dict:
+    """The canary of a batch: the template course and the reference answers graded once (new code only)."""
+    from autograder import batch, grading
+
+    started = time.perf_counter()
+    with CpuMeter() as cpu:
+        template = grading.prepare_template(lab, course.SOLUTIONS / lab, scratch / "template")
+        job = batch.canary_job(lab, course.SOLUTIONS / lab, template, None)
+        result = grading.grade_job(job)
+    return {"wall": time.perf_counter() - started, "cpu": cpu.seconds, "setup": 0.0, "record": 0.0, "n": 1,
+            "graded": result.seconds, "score": result.total, "max": result.max_total,
+            **{f"cpu_{kind}": seconds for kind, seconds in cpu.by_kind.items()}}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--lab", default="lab1_sequence")
+    parser.add_argument("--lab", default="lab1_sequence", help="a lab, several (comma-separated) or all")
+    parser.add_argument("--code", type=Path, default=None, help="grade with the autograder and labs of this checkout")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures as JSON to this file")
     parser.add_argument("--n", type=int, default=20, help="submissions (default 20)")
     parser.add_argument("--blank", type=int, default=None, help="of which untouched notebooks (default n // 6)")
     parser.add_argument("--workers", type=int, default=2, help="Dask LocalCluster worker processes (default 2)")
@@ -183,33 +281,38 @@ def main(argv: list[str] | None = None) -> int:
     blank = args.n // 6 if args.blank is None else args.blank
     from nbgrader.apps import NbGraderAPI  # noqa: F401 (imported before the clock: in-process modes grade with it)
 
-    figures = {}
-    with tempfile.TemporaryDirectory(prefix="bench-grading-") as temporary:
-        submissions = Path(temporary) / "submissions"
-        class_list = make_class(args.lab, args.n, blank, submissions)
-        print(
-            f"{args.lab}: {args.n} submissions ({args.n - blank} reference, {blank} blank); modes: {', '.join(modes)}"
-        )
-        for round_ in range(args.repeat):  # modes interleaved, so that a busy spell of the machine hits them all
-            for mode in modes:
-                scratch = Path(temporary) / f"{mode}-{round_}"
-                row = run_mode(mode, args.lab, submissions, class_list, args.workers, scratch)
-                if mode not in figures or row["wall"] < figures[mode]["wall"]:
-                    figures[mode] = row
-                print(f"  {mode:<10} round {round_ + 1}: {row['wall']:7.1f} s wall, {row['cpu']:7.1f} CPU s, "
-                      f"mean score {row['score']:.2f} / {row['max']:g}, load {os.getloadavg()[0]:.1f}",
-                      flush=True)  # fmt: skip
-    print_table(figures, args)
+    selected = course.labs() if args.lab == "all" else args.lab.split(",")
+    print(f"grading code: {CODE or ROOT}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    every_lab = {}
+    for lab in selected:
+        figures = every_lab[lab] = {}
+        with tempfile.TemporaryDirectory(prefix="bench-grading-") as temporary:
+            submissions = Path(temporary) / "submissions"
+            class_list = make_class(lab, args.n, blank, submissions)
+            print(f"{lab}: {args.n} submissions ({args.n - blank} reference, {blank} blank); modes: {', '.join(modes)}")
+            for round_ in range(args.repeat):  # modes interleaved, so that a busy spell of the machine hits them all
+                for mode in modes:
+                    scratch = Path(temporary) / f"{mode}-{round_}"
+                    row = run_mode(mode, lab, submissions, class_list, args.workers, scratch)
+                    if mode not in figures or row["wall"] < figures[mode]["wall"]:
+                        figures[mode] = row
+                    print(f"  {mode:<10} round {round_ + 1}: {row['wall']:7.1f} s wall, {row['cpu']:7.1f} CPU s "
+                          f"(trusted {row.get('cpu_trusted', 0):.1f}), mean score {row['score']:.2f} / {row['max']:g}, "
+                          f"load {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
+        print_table(figures, args)
+    if args.json:
+        args.json.write_text(json.dumps({"code": str(CODE or ROOT), "n": args.n, "labs": every_lab}, indent=1))
     return 0
 
 
 def print_table(figures: dict, args) -> None:
-    header = (f"{'mode':<10} {'wall s':>8} {'s/subm':>7} {'subm/min':>9} {'CPU s/subm':>11} {'graded s':>9} "
-              f"{'record s':>9} {'setup s':>8} {'score':>7}")  # fmt: skip
+    header = (f"{'mode':<10} {'wall s':>8} {'s/subm':>7} {'subm/min':>9} {'CPU s/subm':>11} {'trusted':>8} "
+              f"{'kernel':>7} {'graded s':>9} {'record s':>9} {'setup s':>8} {'score':>7}")  # fmt: skip
     print("\n" + header + "\n" + "-" * len(header))
     for mode, row in figures.items():
         n, wall = row["n"], row["wall"]
         print(f"{mode:<10} {wall:8.1f} {wall / n:7.1f} {60 * n / wall:9.2f} {row['cpu'] / n:11.1f} "
+              f"{row.get('cpu_trusted', 0) / n:8.1f} {row.get('cpu_kernel', 0) / n:7.1f} "
               f"{row['graded']:9.1f} {row['record']:9.2f} {row['setup']:8.1f} {row['score']:7.2f}")  # fmt: skip
     print("\ngraded s: mean seconds a worker spent per submission; record s: coordinator's gradebook + CSV writes")
 

@@ -56,7 +56,7 @@ def _terminal_signals() -> None:
 def descendants(pid: int) -> list[int]:
     found, frontier = [], [pid]
     while frontier:
-        children = sandbox._children(frontier.pop())
+        children = sandbox.children(frontier.pop())
         found += children
         frontier += children
     return found

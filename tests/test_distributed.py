@@ -28,6 +28,7 @@ from test_autograder_cli import cli, recorded
 
 from autograder import __main__ as autograder_cli
 from autograder import course, distributed, report
+from autograder.grading import GradingJob
 
 pytestmark = pytest.mark.xdist_group("distributed")
 FULL = sum(POINTS.values())
@@ -220,7 +221,7 @@ def test_interrupted_coordinator_resumes_without_regrading(cluster, class_course
 
 
 def test_submission_that_kills_every_worker_scores_zero_with_a_reason():
-    job = {"lab": LAB, "student": "bomb", "notebook_bytes": b"{}", "source_dir": FIXTURE / LAB}
+    job = GradingJob(LAB, "bomb", b"{}", FIXTURE / LAB)
     result = distributed.killed_worker_result(job, attempts=3)
     assert result.total == 0 and result.max_total == FULL
     assert "killed the grading process 3 time(s)" in result.reason and "--force" in result.problems[0]
