@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from autograder import course, distributed, gradebook, report, sandbox, similarity
+from autograder import course, deadlines, distributed, gradebook, report, sandbox, similarity
 
 
 def demo(workers: int, labs: list[str] | None = None) -> int:
@@ -72,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--force", action="store_true", help="regrade submissions that are already graded")
     grade.add_argument("--solutions", type=Path, default=course.SOLUTIONS, help="source notebooks (nbgrader source)")
     grade.add_argument("--require-sandbox", action="store_true", help="refuse to grade without bubblewrap")
+    grade.add_argument("--times", type=Path, metavar="CSV",
+                       help="submission times from the LMS: columns student,submitted[,lab]")  # fmt: skip
+    grade.add_argument("--deadlines", type=Path, default=deadlines.DEADLINES_TOML, help=DEADLINES_HELP)
     grade.add_argument("--no-canary", dest="canary", action="store_false",
                        help="do not grade the reference answers first (the canary)")  # fmt: skip
     feedback = commands.add_parser("feedback", help="write feedback/<student>/<lab>/<lab>.html from the gradebook")
@@ -84,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     grades.add_argument("--db", type=gradebook.location, default=course.COURSE_DB, help=DB_HELP)
     grades.add_argument("--csv", type=Path, default=None, help="default: grades.csv in the course folder")
     rep.add_argument("--out", type=Path, default=course.AUTOGRADER_DIR / "report")
+    rep.add_argument("--deadlines", type=Path, default=deadlines.DEADLINES_TOML, help=DEADLINES_HELP)
     similar = commands.add_parser("similarity", help="flag near-identical answers (also run by grade)")
     similar.add_argument("lab")
     similar.add_argument("submissions", type=Path, help="the folder or zip given to grade")
@@ -106,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             written = gradebook.write_feedback(args.db, args.out, args.lab)
             print(f"wrote {len(written)} feedback file(s) under {args.out}")
         elif args.command == "report":
-            print(f"wrote {report.write(args.db, args.out)}")
+            print(f"wrote {report.write(args.db, args.out, args.deadlines)}")
         elif args.command == "grades":
             print(f"wrote {gradebook.write_csv(args.db, args.csv or gradebook.course_root(args.db) / 'grades.csv')}")
         elif args.command == "similarity":
@@ -142,6 +146,18 @@ def similarity_command(lab: str, location: Path, db: Path, solutions: Path,
     return path
 
 
+DEADLINES_HELP = "due dates and late-penalty rule (default autograder/deadlines.toml)"
+
+
+def record_times(lab: str, db, times: dict, due: deadlines.Deadlines) -> None:
+    """Every submission's time into the gradebook (late penalties), and a line on what was late or unknown."""
+    late = deadlines.record_times(db, lab, times, due)
+    unknown = sorted(student for student, lateness in late.items() if lateness.status == "unknown")
+    counted = sum(1 for lateness in late.values() if lateness.status == "late")
+    listed = f" ({', '.join(unknown[:10])}{' ...' if len(unknown) > 10 else ''}: see the report)" if unknown else ""
+    print(f"deadlines: {counted} late, {len(unknown)} without a readable time{listed}")
+
+
 def usable_cores() -> int:
     """The cores this process may run on (its CPU affinity: a batch job's share, not the whole node)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -165,6 +181,8 @@ def grade_command(args: argparse.Namespace) -> int:
         raise course.GradingError(f"no sandbox: {sandbox.sandbox_status()[1]}")
     if args.lab not in course.labs(args.solutions):  # before a cluster starts
         raise course.GradingError(f"unknown lab {args.lab!r}; labs: {course.labs(args.solutions)}")
+    due = deadlines.load(args.deadlines)  # a broken deadlines.toml or LMS CSV stops before anything is graded
+    times = deadlines.submission_times(args.lab, args.submissions, due, args.times)
     if args.scheduler is None:  # a running cluster brings its own workers
         submissions = len(course.collect_submissions(args.lab, args.submissions)[0])
         args.workers, why = workers_for(args.workers, submissions)
@@ -185,6 +203,7 @@ def grade_command(args: argparse.Namespace) -> int:
             runner.close()
     print(f"graded {len(results)} submission(s); gradebook {args.db}")
     similarity_command(args.lab, args.submissions, args.db, args.solutions)
+    record_times(args.lab, args.db, times, due)
     if runner is not None and runner.not_recorded:
         print(f"{len(runner.not_recorded)} submission(s) could not be graded: run the same command again")
         return 1

@@ -27,6 +27,7 @@ sys.path.insert(0, os.path.dirname(HERE))  # so nbgrader finds autograder.prepro
 
 from nbgrader.validator import Validator  # noqa: E402
 
+from autograder.deadlines import ApplyDueDate, LatePenalty  # noqa: E402
 from autograder.demo_cells import ShowSkippedDemoCells, SkipDemoCells  # noqa: E402
 from autograder.executor import GuardedExecute  # noqa: E402
 from autograder.preprocessors import HideTestTracebacks, StripLogNoise  # noqa: E402
@@ -52,9 +53,13 @@ c.Autograde.autograde_preprocessors = [
     ClearMetadataPreprocessor,
     LimitOutput,
     SaveAutoGrades,
+    ApplyDueDate,
     AssignLatePenalties,
     CheckCellMetadata,
 ]
+# Deadlines (autograder/deadlines.toml): ApplyDueDate writes the lab's due date into the gradebook (and logs an error
+# for a submission without a readable timestamp.txt), AssignLatePenalties applies the course's rule through LatePenalty.
+c.AssignLatePenalties.plugin_class = LatePenalty
 c.SkipDemoCells.source_directory = os.path.join(HERE, "..", "solutions")
 # Deleted locked cells (tests, set-up) are put back on both grading paths. RestoreDeletedCells is OverwriteCells that
 # re-inserts every deleted locked cell from the released notebook first (nbgrader 0.9's add_missing_cells restores

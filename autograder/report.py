@@ -12,7 +12,7 @@ import html
 import io
 from pathlib import Path
 
-from autograder import course, gradebook, similarity
+from autograder import course, deadlines, gradebook, similarity
 
 
 def _figure_png(figure) -> str:
@@ -68,9 +68,10 @@ def graded_by_hand(rows: list[dict]) -> str:
     return "".join(parts) + "</table>"
 
 
-def build(db: Path = course.COURSE_DB, slowest: int = 10) -> str:
-    """The report as one HTML page."""
+def build(db: Path = course.COURSE_DB, slowest: int = 10, deadlines_file: Path | None = None) -> str:
+    """The report as one HTML page (late penalties by ``deadlines_file``, default autograder/deadlines.toml)."""
     rows = gradebook.load_results(db)
+    due = deadlines.load(deadlines_file)
     labs = sorted({row["lab"] for row in rows})
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Grading report</title><style>"
@@ -119,14 +120,16 @@ def build(db: Path = course.COURSE_DB, slowest: int = 10) -> str:
                 parts.append(f"<tr><td>{html.escape(row['student'])}</td><td>{row['total']:g}</td>"
                              f"<td>{html.escape(why[:400])}</td></tr>")  # fmt: skip
             parts.append("</table>")
+        parts.append(deadlines.html_section(lab, db, lab_rows, due))
         parts.append(similarity.html_section(lab, similarity.folder(db)))
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
-def write(db: Path = course.COURSE_DB, target: Path = course.AUTOGRADER_DIR / "report") -> Path:
+def write(db: Path = course.COURSE_DB, target: Path = course.AUTOGRADER_DIR / "report",
+          deadlines_file: Path | None = None) -> Path:  # fmt: skip
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
     path = target / "index.html"
-    path.write_text(build(db))
+    path.write_text(build(db, deadlines_file=deadlines_file))
     return path
