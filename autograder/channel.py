@@ -24,6 +24,7 @@ import builtins
 import socket
 import sys
 import time
+from pathlib import PurePath
 from typing import Any
 
 from course_utils import _grading_channel as wire
@@ -100,6 +101,8 @@ class Channel:
             if object.__getattribute__(value, "_course_channel") is not self:
                 raise ChannelError("a student object from an earlier test cell was used (handles last one cell)")
             return {"H": object.__getattribute__(value, "_course_handle")}
+        if isinstance(value, PurePath):
+            return {"P": str(value)}
         path = module_path(value)
         if path is not None:
             return {"M": path[0], "a": path[1]}

@@ -11,8 +11,9 @@ Wire format: a frame is a 4-byte big-endian length, a JSON header ``{"h": tree, 
 blobs. ``tree`` is JSON where None, bool, int, float and str stand for themselves and every JSON object is a
 one-key tag: ``{"L": [...]}`` list, ``{"T": [...]}`` tuple, ``{"D": [[key, value], ...]}`` dict, ``{"B": i}``
 bytes (blob ``i``), ``{"A": i}`` a NumPy array (blob ``i`` in ``.npy`` format, numeric, bool or str dtype, written
-and read with ``allow_pickle=False``), ``{"S": [start, stop, step]}`` slice, ``{"E": 0}`` Ellipsis, ``{"H": n}``
-a handle, ``{"M": "module", "a": "qualified.name"}`` an object of an allow-listed module (each side uses its own
+and read with ``allow_pickle=False``), ``{"S": [start, stop, step]}`` slice, ``{"E": 0}`` Ellipsis,
+``{"P": "..."}`` a path (sent by the trusted side only: answers carry paths as str), ``{"H": n}`` a handle,
+``{"M": "module", "a": "qualified.name"}`` an object of an allow-listed module (each side uses its own
 copy). No pickle, no code, no references cross.
 
 This module runs on both sides; ``decode`` checks everything it reads (types, sizes, depth) and raises
@@ -194,6 +195,10 @@ def decode(
             return slice(*parts)
         if tag == "E" and body == 0:
             return Ellipsis
+        if tag == "P" and type(body) is str:
+            import pathlib
+
+            return pathlib.Path(body)
         if tag == "H" and type(body) is int:
             return handle(body)
         raise ProtocolError(f"unknown tag {tag!r}")

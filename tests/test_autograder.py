@@ -107,6 +107,78 @@ def mean(values):
     checks_module.fail = lambda *args, **kwargs: None  # patched while the test runs, after the guard restored all
     return values[0]
 """
+# Issue 16's mechanisms: each would rescue a wrong answer if the test cell ran in the student's kernel.
+SWAP_SHELL_CLASS = """
+ip = get_ipython()
+
+class Shell(type(ip)):
+    def run_cell(self, raw_cell, *args, **kwargs):
+        if "check" in raw_cell:  # a test cell
+            raw_cell = "print('[PASS] all good')"
+        return super().run_cell(raw_cell, *args, **kwargs)
+
+ip.__class__ = Shell
+"""
+REPATCH_FROM_THREAD = """
+import threading, time
+import course_utils.checks as checks_module
+
+def keep_patching():
+    while True:
+        checks_module.fail = lambda *args, **kwargs: None
+        checks_module.check_close = lambda *args, **kwargs: None
+        time.sleep(0.001)
+
+threading.Thread(target=keep_patching, daemon=True).start()
+"""
+REPATCH_FROM_GC = """
+import gc
+import course_utils.checks as checks_module
+
+gc.callbacks.append(lambda phase, info: setattr(checks_module, "fail", lambda *args, **kwargs: None))
+"""
+EDIT_STUDENT_SIDE = """
+import course_utils._grading_channel as channel_module
+
+channel_module._Server.op_call = lambda self, request: 2.0  # every call of student code "returns" 2.0
+"""
+FORGE_KERNEL_REPLIES = """
+kernel = get_ipython().kernel
+original_send = kernel.session.send
+
+def send(stream, msg_or_type, content=None, *args, **kwargs):
+    if msg_or_type == "error":
+        return None
+    if isinstance(content, dict) and content.get("status") == "error":
+        content = {"status": "ok", "execution_count": content.get("execution_count"), "user_expressions": {}}
+    return original_send(stream, msg_or_type, content, *args, **kwargs)
+
+kernel.session.send = send
+"""
+LINE_TRANSFORM = """
+def drop_checks(lines):
+    return [line for line in lines if "check" not in line and "assert" not in line] or ["pass\\n"]
+
+get_ipython().input_transformers_cleanup.append(drop_checks)
+"""
+PRINT_DURING_TEST = """
+def mean(values):
+    import glob, sys
+    marker = "LEAK" + "ED"  # spelled so that only printed output contains it
+    print("[PA" + "SS] mean([1, 2, 3]) matches the expected values", marker)
+    frame = sys._getframe(1)
+    while frame is not None:  # whatever called us: print it into the feedback
+        print(marker, frame.f_code.co_filename, {k: repr(v)[:200] for k, v in frame.f_locals.items()})
+        frame = frame.f_back
+    for path in glob.glob("**/*.ipynb", recursive=True) + glob.glob("/tmp/**/*.ipynb", recursive=True):
+        print(marker, open(path).read())
+    return values[0]
+"""
+ODD_NAMES = """
+json = "not the json module"
+checks = check_close = check_equal = npt = None
+sys = "not sys"
+"""
 PROBE = """
 import glob, os, socket
 probe = {{}}
@@ -193,6 +265,15 @@ def students(paths: dict, submissions_dir: Path) -> dict[str, bytes]:
             paths, {"count_function": "while True:\n    print('x' * 1_000_000)\n" + CORRECT_COUNT}
         ),  # fmt: skip
         "probe_sandbox": submission(paths, {"mean_function": probe}),
+        # issue 16: one case per mechanism
+        "swap_shell_class": submission(paths, {"mean_function": WRONG_MEAN + SWAP_SHELL_CLASS}),
+        "repatch_from_thread": submission(paths, {"mean_function": WRONG_MEAN + REPATCH_FROM_THREAD}),
+        "repatch_from_gc": submission(paths, {"mean_function": WRONG_MEAN + REPATCH_FROM_GC}),
+        "line_transform": submission(paths, {"mean_function": WRONG_MEAN + LINE_TRANSFORM}),
+        "forge_kernel_replies": submission(paths, {"mean_function": WRONG_MEAN + FORGE_KERNEL_REPLIES}),
+        "print_during_test": submission(paths, {"mean_function": PRINT_DURING_TEST}),
+        "edit_student_side": submission(paths, {"count_function": CORRECT_COUNT + EDIT_STUDENT_SIDE}),
+        "odd_names": submission(paths, {"count_function": CORRECT_COUNT + ODD_NAMES}),
     }
 
 
@@ -290,6 +371,12 @@ def test_deleted_test_cell_is_restored(graded):
         ("fake_output", "test_mean"),
         ("fake_partial_credit", "test_mean"),
         ("patch_during_test", "test_mean"),
+        ("swap_shell_class", "test_mean"),
+        ("repatch_from_thread", "test_mean"),
+        ("repatch_from_gc", "test_mean"),
+        ("line_transform", "test_mean"),
+        ("forge_kernel_replies", "test_mean"),
+        ("print_during_test", "test_mean"),
     ],
 )
 def test_tampering_earns_nothing(graded, student, cell):
@@ -297,6 +384,25 @@ def test_tampering_earns_nothing(graded, student, cell):
     assert tampered.scores[cell] == 0, (student, tampered.scores, tampered.messages)
     untouched = {name: points for name, points in POINTS.items() if name != cell}
     assert {k: v for k, v in tampered.scores.items() if k != cell} == untouched, tampered.messages
+
+
+def test_forged_answers_from_the_student_side_earn_nothing(graded):
+    # the student side is the student's to rewrite: here every later call answers 2.0, which passes the visible
+    # check of test_count but not its hidden one (whose inputs the student does not know)
+    forged = result(graded, "edit_student_side")
+    assert forged.scores == {**POINTS, "test_count": 0.0}, forged.messages
+
+
+def test_names_the_student_defines_never_break_the_tests(graded):
+    # `json`, `checks`, `check_close`, `npt`, `sys` rebound after the setup cell: the tests use their own
+    odd = result(graded, "odd_names")
+    assert odd.scores == POINTS, odd.messages
+
+
+def test_output_printed_during_a_test_is_discarded(graded):
+    html = result(graded, "print_during_test").feedback_html
+    assert "LEAKED" not in html and "[PASS] mean([1, 2, 3]) matches" not in html
+    assert "[FAIL] mean([1, 2, 3]): values differ" in html
 
 
 def test_tampering_is_flagged_for_the_tutor(graded):

@@ -60,6 +60,7 @@ def session():
         "math_module": math,
         "data_dir": Path("/tmp/data"),
         "square": lambda x: x * x,
+        "kind": lambda value: type(value).__name__,
         "broken": lambda: 1 / 0,
         "json": "not the json module",
         "gen": (i for i in range(5)),
@@ -184,6 +185,9 @@ def test_trusted_objects_are_never_sent(session):
     with pytest.raises(TypeError, match="only plain data or student values"):
         square(object())
     assert np.asarray(square(np.arange(3))).tolist() == [0, 1, 4]
+    assert chan.lookup("kind")(Path("/tmp")) == "PosixPath"  # a path travels as a path ...
+    assert chan.lookup("data_dir") == "/tmp/data"  # ... and comes back as str
+    assert chan.lookup("student").scale.__name__ == "scale"
     assert square(chan.lookup("student").size) == 9
 
 
