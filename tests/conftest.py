@@ -26,15 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from notebook_runner import (  # noqa: E402
-    NBVAL_HANDOVER,
-    TIMINGS_PROPERTY,
-    CellRun,
-    cell_label,
-    notebook_path,
-    share_nbval_kernel,
-    suite_counts,
-)
+from nbval_handover import handover_lab  # noqa: E402
+from notebook_runner import TIMINGS_PROPERTY, cell_label, suite_counts  # noqa: E402
+
+pytest_plugins = ["nbval_handover"]  # the mutant suite continues in nbval's kernel (tests/nbval_handover.py)
 
 # Fixture notebooks are inputs of the harness's own tests, never tests themselves (nbval would collect them).
 collect_ignore_glob = ["fixtures/*"]
@@ -113,9 +108,8 @@ def pytest_collection_modifyitems(config, items) -> None:
         notebook = Path(str(item.path))
         item.add_marker(pytest.mark.notebook)
         item.add_marker(pytest.mark.slow)
-        handover = notebook.stem if notebook.stem in mutant_labs else None
-        if (handover and notebook.resolve() == notebook_path(handover).resolve() and share_nbval_kernel()
-                and _groups_stay_together(config)):  # fmt: skip
+        handover = handover_lab(notebook, mutant_labs, _groups_stay_together(config))
+        if handover:
             item.parent.course_handover_lab = handover  # the mutant suite continues in this notebook's kernel
             item.add_marker(pytest.mark.xdist_group(handover))  # ... so it runs on the same worker, after it
         else:
@@ -182,62 +176,13 @@ class GroupSuffixOnWorkers:
             item._id = type(identifier)(path=identifier.path, names=(*identifier.names[:-1], last), params=None)
 
 
-def _hand_over_nbval_kernel(nbval_file) -> None:
-    """Instead of stopping it, leave nbval's kernel to the mutant suite when nbval ran the whole notebook."""
-    lab = getattr(nbval_file, "course_handover_lab", None)
-    kernel = getattr(nbval_file, "kernel", None)
-    if lab and kernel is not None and not nbval_file.timed_out and kernel.is_alive():
-        NBVAL_HANDOVER.setdefault(lab, {"cells": {}}).update(manager=kernel.km, client=kernel.kc)
-        nbval_file.kernel = None  # nbval's own teardown then leaves it running
-
-
-def _patch_nbval_teardown() -> None:
-    try:
-        from nbval.plugin import IPyNbFile
-    except ImportError:
-        return
-    if getattr(IPyNbFile.teardown, "course_patched", False):
-        return
-    original = IPyNbFile.teardown
-
-    def teardown(self) -> None:
-        _hand_over_nbval_kernel(self)
-        original(self)
-
-    teardown.course_patched = True
-    IPyNbFile.teardown = teardown
-
-
-_patch_nbval_teardown()
-
-
-def pytest_sessionfinish(session) -> None:
-    """Stop kernels nbval handed over that no mutant test took (e.g. deselected with -k)."""
-    for lab in list(NBVAL_HANDOVER):
-        handed = NBVAL_HANDOVER.pop(lab)
-        if "client" in handed:
-            handed["client"].stop_channels()
-            handed["manager"].shutdown_kernel(now=True)
-
-
 class NotebookReports:
     """Per-item hooks that must also see nbval's items, which live outside tests/ (a conftest's own hooks of that
-    kind only run for items under its folder): keep nbval's cell outputs, collect the timing table."""
+    kind only run for items under its folder): collect the timing table."""
 
     def __init__(self, config) -> None:
         self.config = config
         self.table: dict[str, list] = defaultdict(list)
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(self, item, call):
-        """Keep what nbval's cells printed, for the mutant suite that takes over the kernel (see test_mutants.py)."""
-        report = yield
-        lab = getattr(item.parent, "course_handover_lab", None)
-        if lab and call.when == "call" and not report.skipped:
-            outputs = list(getattr(item, "test_outputs", None) or [])
-            run = CellRun(cell_label(item.cell, item.cell_num), outputs=outputs, seconds=call.duration)
-            NBVAL_HANDOVER.setdefault(lab, {"cells": {}})["cells"][item.cell_num] = run
-        return report
 
     def pytest_runtest_logreport(self, report) -> None:
         """Collect timings on the controller (or in a run without workers)."""
