@@ -95,8 +95,9 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 def cgroup_parent() -> Path | None:
     """A cgroup v2 folder where this process may create sandbox cgroups with memory and pids limits, or None.
 
-    That is the grader's own cgroup when it delegates ``memory`` and ``pids`` to its children (its
-    ``cgroup.subtree_control`` lists them, e.g. a systemd unit with ``Delegate=yes``) and is writable.
+    The grader's own cgroup when it delegates ``memory`` and ``pids`` to its children (its ``cgroup.subtree_control``
+    lists them), else its parent when that one does (the grader's cgroup then has ``memory.max``: e.g. a systemd
+    unit with ``Delegate=yes``, the grader in a leaf of it); the folder must be writable (root, or delegated).
     """
     try:
         lines = Path("/proc/self/cgroup").read_text().splitlines()
@@ -106,13 +107,15 @@ def cgroup_parent() -> Path | None:
     if unified is None or not (CGROUP_ROOT / "cgroup.controllers").is_file():  # no cgroup v2 mounted there
         return None
     own = CGROUP_ROOT / unified.lstrip("/")
-    try:
-        delegated = set((own / "cgroup.subtree_control").read_text().split())
-    except OSError:
-        return None
-    if not {"memory", "pids"} <= delegated or not os.access(own, os.W_OK):
-        return None
-    return own
+    for candidate in (own, own.parent):
+        try:
+            delegated = set((candidate / "cgroup.subtree_control").read_text().split())
+        except OSError:
+            continue
+        inside = candidate == CGROUP_ROOT or CGROUP_ROOT in candidate.parents
+        if {"memory", "pids"} <= delegated and os.access(candidate, os.W_OK) and inside:
+            return candidate
+    return None
 
 
 def make_cgroup(limits: Limits, name: str) -> Path | None:

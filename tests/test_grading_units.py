@@ -316,3 +316,34 @@ def test_fallback_feedback_lists_problems_and_scores_escaped():
                                  problems=["<script>not a readable notebook</script>"])  # fmt: skip
     page = grading.fallback_feedback(result)
     assert "&lt;script&gt;" in page and "<script>" not in page and "0 / 1" in page
+
+
+def test_cgroup_limits_and_their_reasons(tmp_path, monkeypatch):
+    """The cgroup v2 branch, on a folder standing in for a delegated cgroup (this machine may offer none)."""
+    monkeypatch.setattr(limits, "cgroup_parent", lambda: tmp_path)
+    sandbox_limits = limits.Limits(sandbox_memory_bytes=100 * limits.MIB, tmp_bytes=10 * limits.MIB, tasks=64)
+    group = limits.make_cgroup(sandbox_limits, "sandbox-1")
+    assert (group / "memory.max").read_text() == str(110 * limits.MIB)
+    assert (group / "pids.max").read_text() == "64" and (group / "memory.swap.max").read_text() == "0"
+    watchdog = limits.Watchdog(sandbox_limits, os.getpid(), group)
+    (group / "cpu.stat").write_text("usage_usec 1000000\n")
+    (group / "memory.events").write_text("oom 0\noom_kill 0\n")
+    assert watchdog.over_limit() is None
+    (group / "memory.events").write_text("oom 1\noom_kill 1\n")
+    assert "memory" in watchdog.over_limit()
+    (group / "memory.events").write_text("oom 0\noom_kill 0\n")
+    (group / "cpu.stat").write_text(f"usage_usec {(sandbox_limits.notebook_cpu_s + 1) * 10**6}\n")
+    assert "CPU seconds" in watchdog.over_limit()
+
+
+def test_counting_watchdog_counts_every_process_below_its_root():
+    import subprocess
+
+    sleepers = [subprocess.Popen(["sleep", "30"]) for _ in range(3)]
+    try:
+        assert limits.Watchdog(limits.Limits(), os.getpid()).over_limit() is None
+        assert "more than 2 processes" in limits.Watchdog(limits.Limits(tasks=2), os.getpid()).over_limit()
+    finally:
+        for sleeper in sleepers:
+            sleeper.kill()
+            sleeper.wait()
