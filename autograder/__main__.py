@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from autograder import course, deadlines, distributed, gradebook, report, sandbox, similarity
+from autograder import course, deadlines, distributed, export, gradebook, report, sandbox, similarity
 
 
 def demo(workers: int, labs: list[str] | None = None) -> int:
@@ -95,6 +95,16 @@ def main(argv: list[str] | None = None) -> int:
                          help="flag pairs at least this similar, 0-1 (default %(default)s)")  # fmt: skip
     similar.add_argument("--db", type=Path, default=course.COURSE_DB, help="writes similarity/ beside it")
     similar.add_argument("--solutions", type=Path, default=course.SOLUTIONS)
+    out = commands.add_parser("export", help="grades for the LMS's gradebook import (manual points, late penalties)")
+    out.add_argument("--format", required=True, choices=export.FORMATS, help="canvas, moodle or csv (one row each)")
+    out.add_argument("--out", type=Path, help="file to write (default autograder/export/<format>.csv)")
+    out.add_argument("--db", type=gradebook.location, default=course.COURSE_DB, help=DB_HELP)
+    out.add_argument("--deadlines", type=Path, default=deadlines.DEADLINES_TOML, help=DEADLINES_HELP)
+    out.add_argument("--lab", action="append", help="only this lab (repeatable; default: every graded lab)")
+    out.add_argument("--roster", type=Path, help="canvas: Canvas's gradebook export, to take its student columns")
+    out.add_argument("--column", action="append", default=[], metavar="LAB=HEADER",
+                     help="the LMS's name of a lab's column, e.g. lab1_sequence='Lab 1 (12345)'")  # fmt: skip
+    out.add_argument("--email-domain", help="moodle: fill 'Email address' with <student>@<domain>")
     commands.add_parser("sandbox", help="say whether student kernels can be sandboxed here")
     dem = commands.add_parser("demo", help="release, grade sample submissions, print the grade table")
     dem.add_argument("--workers", type=int, default=2)
@@ -115,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {gradebook.write_csv(args.db, args.csv or gradebook.course_root(args.db) / 'grades.csv')}")
         elif args.command == "similarity":
             similarity_command(args.lab, args.submissions, args.db, args.solutions, args.threshold)
+        elif args.command == "export":
+            return export_command(args)
         elif args.command == "sandbox":
             available, why = sandbox.sandbox_status()
             print(("sandbox available: " if available else "SANDBOX UNAVAILABLE: ") + why)
@@ -147,6 +159,23 @@ def similarity_command(lab: str, location: Path, db: Path, solutions: Path,
 
 
 DEADLINES_HELP = "due dates and late-penalty rule (default autograder/deadlines.toml)"
+
+
+def export_command(args: argparse.Namespace) -> int:
+    """``export``: the gradebook as the LMS imports it; warnings (ungraded answers, unknown times) on stderr."""
+    columns = {}
+    for item in args.column:
+        lab, sep, header = item.partition("=")
+        if not sep or not lab or not header:
+            raise course.GradingError(f"--column takes LAB=HEADER, got {item!r}")
+        columns[lab] = header
+    target = args.out or course.AUTOGRADER_DIR / "export" / f"{args.format}.csv"
+    path, warnings = export.write(args.db, args.format, target, args.deadlines, args.lab, args.roster, columns,
+                                  args.email_domain)  # fmt: skip
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"wrote {path}")
+    return 0
 
 
 def record_times(lab: str, db, times: dict, due: deadlines.Deadlines) -> None:
