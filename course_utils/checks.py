@@ -370,11 +370,11 @@ def plain(value: Any) -> Any:
 COURSE_REGISTERED: set[str] = set()
 
 
-def _check_config_classes(config: Any) -> None:
+def check_rebuildable(config: Any) -> None:
     """Refuse a model config that names a class outside Keras (and the course's registered classes)."""
     if isinstance(config, dict):
         module, registered = config.get("module"), config.get("registered_name")
-        if "class_name" in config and module is not None:
+        if "class_name" in config and "module" in config:  # a serialized object (Keras 3 format)
             built_in = isinstance(module, str) and (module == "keras" or module.startswith("keras."))
             if not built_in and registered not in COURSE_REGISTERED:
                 fail(
@@ -382,10 +382,10 @@ def _check_config_classes(config: Any) -> None:
                     "use only Keras' built-in layers here (or ask: the test should use the model through predict)",
                 )
         for item in config.values():
-            _check_config_classes(item)
+            check_rebuildable(item)
     elif isinstance(config, list):
         for item in config:
-            _check_config_classes(item)
+            check_rebuildable(item)
 
 
 def live_model(model: Any):
@@ -399,7 +399,7 @@ def live_model(model: Any):
     if not isinstance(config_text, str):
         raise TypeError(f"model.to_json() returned a {type(config_text).__name__}, not a str")
     config = json.loads(config_text)
-    _check_config_classes(config)
+    check_rebuildable(config)
     rebuilt = keras.saving.deserialize_keras_object(config, safe_mode=True)
     weights = plain(model.get_weights())
     if not isinstance(weights, list) or not all(isinstance(w, np.ndarray) for w in weights):

@@ -9,6 +9,7 @@ import sys
 import textwrap
 
 import nbformat
+import numpy as np
 import pytest
 from jupyter_client.manager import start_new_kernel
 
@@ -120,3 +121,30 @@ def test_without_a_channel_names_stay_undefined():
     result = execute("undefined_name", None, {}, None)
     assert result == CellResult(error=("NameError", "name 'undefined_name' is not defined"))
     assert sys.modules["course_utils.checks"]._SESSION["channel"] is None
+
+
+def test_check_close_names_the_element_that_breaks_the_tolerance():
+    # index 0 has the largest absolute difference but is within rtol; index 1 breaks atol
+    with pytest.raises(checks.CheckFailed) as failure:
+        checks.check_close("values", [1000.5, 0.01], [1000.0, 0.0], rtol=1e-3, atol=1e-3)
+    assert "1 of 2 elements outside the tolerance; worst at index (1,): expected 0, got 0.01" in str(failure.value)
+    with pytest.raises(checks.CheckFailed, match=r"worst at index \(0,\)"):
+        checks.check_close("nan", [float("nan"), 5.0], [1.0, 1.0])
+
+
+def test_check_equal_compares_plain_data_only():
+    checks.check_equal("nested", [np.arange(3), (1, "a")], [np.arange(3), (1, "a")], quiet=True)
+    with pytest.raises(checks.CheckFailed):
+        checks.check_equal("list vs tuple", [1, 2], (1, 2))
+    with pytest.raises(checks.CheckFailed):
+        checks.check_equal("shapes", np.zeros((2, 1)), np.zeros(2))
+
+
+def test_live_model_refuses_classes_outside_keras():
+    built_in = {"module": "keras.layers", "class_name": "Dense", "registered_name": None, "config": {}}
+    checks.check_rebuildable({"module": "keras", "class_name": "Functional", "config": {"layers": [built_in]}})
+    for student in ({"module": None, "class_name": "Mine", "registered_name": "student>Mine"},
+                    {"module": "__main__", "class_name": "Mine", "registered_name": "Mine"},
+                    {"module": "course_utils.data", "class_name": "Sample", "registered_name": None}):  # fmt: skip
+        with pytest.raises(checks.CheckFailed, match="cannot rebuild"):
+            checks.check_rebuildable({"module": "keras", "class_name": "Sequential", "config": {"layers": [student]}})
