@@ -111,4 +111,5 @@ test-browser: install data browser-deps
 	$(PY) -m pytest -m browser tests/browser -p no:cacheprovider
 
 clean:
-	rm -rf .pytest_cache .ruff_cache autograder/gradebook.db autograder/submitted autograder/autograded autograder/feedback
+	rm -rf .pytest_cache .ruff_cache autograder/gradebook.db autograder/submitted autograder/autograded autograder/feedback \
+		autograder/similarity autograder/submission_times autograder/export
