@@ -121,9 +121,14 @@ def kernel_env(env: dict[str, str]) -> dict[str, str]:
     """The environment a sandboxed kernel gets: variables allowed by exact name, a private home and caches.
 
     ``PYTHONPATH`` names the folder of the ``course_utils`` this grader imports (bound read-only into the sandbox),
-    so the kernel uses the same copy even when an editable install points at another checkout of the course.
+    so the kernel uses the same copy even when an editable install points at another checkout of the course;
+    ``COURSE_DATA_DIR`` names the data root this grader binds: inside the sandbox the checkout is not visible, and
+    ``course_utils.data`` would otherwise look for data in the (empty) private home.
     """
+    from course_utils import data
+
     kept = {k: v for k, v in env.items() if k in KERNEL_ENV_NAMES}
+    kept.setdefault("COURSE_DATA_DIR", str(data.data_root().resolve()))
     path = os.pathsep.join([os.path.dirname(sys.executable), "/usr/local/bin", "/usr/bin", "/bin"])
     kept.update(PATH=path, HOME="/tmp/home", MPLCONFIGDIR="/tmp/home/.mpl", MPLBACKEND="agg",
                 IPYTHONDIR="/tmp/home/.ipython", JUPYTER_RUNTIME_DIR="/tmp/home/.runtime",
