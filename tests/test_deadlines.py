@@ -240,3 +240,51 @@ def test_record_times_fills_nbgrader_tables_and_the_report(tmp_path, config_file
     assert "late: 1" in section and "unknown time: 2" in section  # cy: no time recorded at all
     assert "<td>30.0 h</td><td>4</td><td>0.8</td>" in section
     assert "no timestamp.txt in bob/" in section and "no submission time recorded" in section
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_both_grading_paths_apply_the_same_penalty(tmp_path, config_file, capsys):
+    """Stock `nbgrader autograde` (timestamp.txt in submitted/<student>/<lab>/) and `python -m autograder grade`
+    (timestamp.txt in the submission folder) record the same lateness and penalty in nbgrader's tables."""
+    from autograder import __main__ as cli
+    from autograder import course
+
+    fixture = Path(__file__).resolve().parent / "fixtures" / "autograder" / "solutions"
+    late = "2026-11-11 04:59:00 UTC"  # 30 h after the due date: 20 % of the 5 points
+    source = tmp_path / "solutions"
+    shutil.copytree(fixture, source)
+    release = tmp_path / "release"
+    course.release(["lab0_grading"], release_dir=release, db=tmp_path / "scratch.db", solutions=source)
+    answers = course.reference_submission("lab0_grading", source, release)
+
+    root = tmp_path / "stock"
+    root.mkdir()
+    settings = {"Execute.timeout": 30, "LatePenalty.deadlines_file": str(config_file),
+                "ApplyDueDate.deadlines_file": str(config_file)}  # fmt: skip
+    course.write_course_config(root, settings)
+    shutil.copytree(source / "lab0_grading", root / "source" / "lab0_grading")
+    course.run_nbgrader("generate_assignment", "lab0_grading", cwd=root)
+    submitted = root / "submitted" / "ada" / "lab0_grading"
+    submitted.mkdir(parents=True)
+    (submitted / "lab0_grading.ipynb").write_bytes(answers)
+    (submitted / "timestamp.txt").write_text(late)
+    course.run_nbgrader("autograde", "lab0_grading", cwd=root)
+
+    folder = tmp_path / "submissions" / "ada"
+    folder.mkdir(parents=True)
+    (folder / "lab0_grading.ipynb").write_bytes(answers)
+    (folder / "timestamp.txt").write_text(late)
+    (tmp_path / "course").mkdir()
+    db = tmp_path / "course" / "gradebook.db"
+    argv = ["grade", "lab0_grading", str(folder.parent), "--solutions", str(source), "--db", str(db),
+            "--deadlines", str(config_file), "--workers", "1"]  # fmt: skip
+    assert cli.main(argv) == 0
+    assert "deadlines: 1 late, 0 without a readable time" in capsys.readouterr().out
+
+    for url in (f"sqlite:///{root / 'gradebook.db'}", f"sqlite:///{db}"):
+        with Gradebook(url) as gradebook:
+            submission = gradebook.find_submission("lab0_grading", "ada")
+            assert submission.score == pytest.approx(5.0), url
+            assert submission.total_seconds_late == pytest.approx(30 * 3600), url
+            assert submission.late_submission_penalty == pytest.approx(1.0), url
