@@ -202,9 +202,11 @@ def compare(
     return pairs, len(everyone)
 
 
-def folder(db: Path) -> Path:
-    """Where the similarity reports of the course whose gradebook is ``db`` live: ``similarity/`` beside it."""
-    return Path(db).resolve().parent / "similarity"
+def folder(db: Path | str) -> Path:
+    """Where the similarity reports of the course whose gradebook is ``db`` live: its course folder's similarity/."""
+    from autograder.gradebook import course_root
+
+    return course_root(db) / "similarity"
 
 
 def report_path(lab: str, folder: Path) -> Path:
