@@ -12,13 +12,14 @@ STAMP := $(VENV)/.installed
 LABS := $(notdir $(wildcard solutions/lab*))
 PYTEST_WORKERS ?= 2
 
-.PHONY: help install data demo test test-fast test-notebooks test-browser browser-deps lab validate release lint format clean
+.PHONY: help install data demo test test-fast test-notebooks test-browser browser-deps postgres-deps lab formgrader validate release lint format clean
 
 help:
 	@echo "make demo       set up everything and run the course's main job (release, sample grading)"
 	@echo "make test       set up everything, then lint and run all tests (what CI runs)"
 	@echo "make test-fast  lint + unit tests, no notebook execution (< 2 minutes)"
 	@echo "make lab        JupyterLab on the course"
+	@echo "make formgrader  tutors: JupyterLab with nbgrader's formgrader (menu Nbgrader) on the course gradebook"
 	@echo "make validate LAB=lab1_sequence  check your notebook before submitting (nbgrader validate)"
 	@echo "make test-browser  open every student notebook in headless Chromium and run its Setup cell"
 	@echo "make data       build the offline synthetic data set"
@@ -64,9 +65,9 @@ NBVAL := --nbval-lax --nbval-kernel-name dlcourse --nbval-cell-timeout 300 --nbv
 SOLUTION_NOTEBOOKS := $(foreach lab,$(LABS),solutions/$(lab)/$(lab).ipynb)
 PYTEST := $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
-# browser-deps: Debian's chromium where apt-get is available (as $(STAMP) installs bubblewrap), so the browser
-# tests run on a fresh machine and in CI instead of being skipped.
-test: data lint browser-deps
+# browser-deps: Debian's chromium, postgres-deps: PostgreSQL's server binaries, both where apt-get is available (as
+# $(STAMP) installs bubblewrap), so the browser and PostgreSQL tests run on a fresh machine and in CI.
+test: data lint browser-deps postgres-deps
 	$(PYTEST) tests $(SOLUTION_NOTEBOOKS) $(NBVAL)
 
 test-fast: data lint
@@ -81,6 +82,13 @@ lab: data
 	@echo "JupyterLab on notebooks/: open lab1_sequence/lab1_sequence.ipynb first, kernel \"DL lab course (TF 2.21)\"."
 	@echo "Stop the server with Ctrl+C (twice)."
 	cd autograder && jupyter lab --ServerApp.root_dir=$(CURDIR)/notebooks \
+		--MappingKernelManager.default_kernel_name=dlcourse $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
+
+# Tutors: nbgrader's formgrader (menu Nbgrader -> Formgrader) on the course gradebook, after `python -m autograder
+# grade`. nbgrader 0.9 has no `nbgrader formgrader` command: the JupyterLab extension reads nbgrader_config.py of the
+# server's working directory (autograder/) and needs the course folder inside the server's root.
+formgrader: install
+	cd autograder && jupyter lab --ServerApp.root_dir=$(CURDIR) \
 		--MappingKernelManager.default_kernel_name=dlcourse $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 # Students, before submitting: runs notebooks/<LAB>/<LAB>.ipynb top to bottom with the visible checks, under the
@@ -104,6 +112,15 @@ browser-deps:
 		(apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || \
 		echo "WARNING: $(BROWSER) missing and not installable here (needs root and apt-get):" \
 			"run 'sudo apt-get install chromium'; the browser test will be skipped"; }
+
+# PostgreSQL server binaries for tests/test_postgres.py (a shared gradebook: initdb/pg_ctl on PATH or in
+# /usr/lib/postgresql/<version>/bin); without them those tests skip with the reason.
+postgres-deps:
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+		(apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql >/dev/null) || \
+		echo "WARNING: PostgreSQL's initdb missing and not installable here (needs root and apt-get):" \
+			"run 'sudo apt-get install postgresql'; tests/test_postgres.py will be skipped"; }
 
 # Opens each student notebook in JupyterLab (a temporary copy of notebooks/), runs its Setup cell in the course
 # kernel, saves build/screenshots/<lab>.png. Also part of `make test` whenever /usr/bin/chromium exists.

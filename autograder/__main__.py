@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     similar.add_argument("submissions", type=Path, help="the folder or zip given to grade")
     similar.add_argument("--threshold", type=float, default=similarity.DEFAULT_THRESHOLD,
                          help="flag pairs at least this similar, 0-1 (default %(default)s)")  # fmt: skip
-    similar.add_argument("--db", type=Path, default=course.COURSE_DB, help="writes similarity/ beside it")
+    similar.add_argument("--db", type=gradebook.location, default=course.COURSE_DB, help=DB_HELP)
     similar.add_argument("--solutions", type=Path, default=course.SOLUTIONS)
     out = commands.add_parser("export", help="grades for the LMS's gradebook import (manual points, late penalties)")
     out.add_argument("--format", required=True, choices=export.FORMATS, help="canvas, moodle or csv (one row each)")
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def similarity_command(lab: str, location: Path, db: Path, solutions: Path,
+def similarity_command(lab: str, location: Path, db: Path | str, solutions: Path,
                        threshold: float = similarity.DEFAULT_THRESHOLD) -> Path:  # fmt: skip
     """Compare every submission of ``lab`` in ``location``; the tutor report shows the flagged pairs."""
     if not 0 < threshold <= 1:
