@@ -30,7 +30,8 @@ $(PY):
 
 # Re-install only when the pins or the package metadata change: offline once installed.
 $(STAMP): requirements.txt pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet --upgrade pip
+	@# Best effort: offline (pins already installed) the venv keeps its pip and the install below needs no index.
+	$(PY) -m pip install --quiet --upgrade pip || echo "note: pip not upgraded (offline?)"
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(PY) -m course_utils.kernel
