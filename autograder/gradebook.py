@@ -62,7 +62,7 @@ class ResultRow:
 
     @classmethod
     def from_result(cls, result: GradeResult, graded_at: float | None = None) -> ResultRow:
-        values = {name: getattr(result, name) for name in RESULT_COLUMNS if hasattr(result, name)}
+        values = {name: getattr(result, name) for name in RESULT_COLUMNS if hasattr(result, name)}  # not graded_at
         values.update(total=result.total, max_total=result.max_total)
         return cls(**values, graded_at=time.time() if graded_at is None else graded_at)
 
@@ -235,7 +235,7 @@ def _record(db: Path | str, result: GradeResult) -> None:
     The autograded notebook goes to ``<course>/autograded/<student>/<lab>/`` for formgrader and for feedback
     regenerated after manual grading.
     """
-    if getattr(result, "autograded_notebook", ""):
+    if result.autograded_notebook:
         target = course_root(db) / "autograded" / result.student / result.lab / f"{result.lab}.ipynb"
         _write_atomically(target, result.autograded_notebook)
     _record_nbgrader(db, result)
@@ -274,7 +274,7 @@ def _record_nbgrader(db: Path | str, result: GradeResult) -> None:
     from nbgrader.api import InvalidEntry, MissingEntry
 
     same_notebook = exists(db) and _stored_digest(db, result.lab, result.student) == result.digest
-    ungraded = set(getattr(result, "ungraded", []))
+    ungraded = set(result.ungraded)
 
     def write():
         with nbgrader_gradebook(db) as gradebook:

@@ -56,8 +56,8 @@ def graded_by_hand(rows: list[dict]) -> str:
         return ""
     waiting = sum(len(row["ungraded"]) for row in rows)
     parts = [
-        f"<h3>Graded by hand</h3><p>{waiting} answer(s) still to be graded (formgrader: "
-        "<code>cd autograder &amp;&amp; nbgrader formgrader</code>); until then they count 0.</p><table><tr>"
+        f"<h3>Graded by hand</h3><p>{waiting} answer(s) still to be graded in formgrader (<code>make formgrader"
+        "</code>, menu Nbgrader, Formgrader); until then they count 0.</p><table><tr>"
         "<th>student</th><th>autograded</th><th>by hand</th><th>total</th><th>to be graded</th></tr>"
     ]
     for row in rows:

@@ -3,7 +3,10 @@ grades.csv, feedback and the tutor report, and two grading runs writing at once.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import subprocess
+import sys
 
 import pytest
 from gradebook_support import GRADING_SOLUTIONS, check_concurrent_writers, check_manual_grading_pipeline, make_course
@@ -45,3 +48,15 @@ def test_two_grading_runs_at_once_keep_every_row(tmp_path):
     points = {"lab0_grading": {"test_mean": 2.0, "test_scaled": 1.0, "test_count": 2.0},
               "lab0_reflection": {"test_mean": 1.0, "reflection_mean": 2.0}}  # fmt: skip
     check_concurrent_writers(db, points)
+
+
+def test_grades_command_rewrites_the_csv_from_the_gradebook(tmp_path):
+    db = tmp_path / "gradebook.db"
+    result = course.GradeResult("ann", "lab0_reflection", {"test_mean": 1.0, "reflection_mean": 0.0},
+                                {"test_mean": 1.0, "reflection_mean": 2.0}, ungraded=["reflection_mean"])  # fmt: skip
+    gradebook.record_row(db, result, graded_at=0)
+    done = subprocess.run([sys.executable, "-m", "autograder", "grades", "--db", str(db)], cwd=course.ROOT,
+                          env=course.nbgrader_env(), capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    (row,) = csv.DictReader((tmp_path / "grades.csv").open())
+    assert (row["student"], row["score"], row["max_score"], row["to_be_graded"]) == ("ann", "1", "3", "reflection_mean")

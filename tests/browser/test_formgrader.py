@@ -3,11 +3,11 @@
 
 A temporary course (the fixture lab ``lab0_reflection``: one autograded test, one written answer with a rubric cell)
 is graded with the course's own pipeline. A headless JupyterLab is started in that course folder, as a tutor runs
-it, with a ``nbgrader_config.py`` that loads autograder/nbgrader_config.py and points at the course's folders and
-gradebook. Headless Chromium (Debian's, driven by Playwright) opens formgrader's list of submissions, the answered
-submission (the rubric is shown to the tutor), enters a score and a comment, and the score reaches nbgrader's
-tables, ``grades.csv``, the student's feedback (comment included, rubric not) and the tutor report. The JupyterLab
-formgrader panel (Nbgrader menu) shows the same course.
+it (``make formgrader``), with a ``nbgrader_config.py`` that loads autograder/nbgrader_config.py and points at the
+course's folders and gradebook. Headless Chromium (Debian's, driven by Playwright) opens formgrader's list of
+submissions and the answered submission (the rubric is shown to the tutor), enters a score and a comment, and the
+score reaches nbgrader's tables, ``grades.csv``, the student's feedback (comment included, rubric not) and the tutor
+report. The JupyterLab formgrader panel (Nbgrader menu) shows the same course.
 """
 
 from __future__ import annotations
@@ -68,7 +68,8 @@ def graded_course(tmp_path_factory) -> dict:
 
 @pytest.fixture(scope="module")
 def server(graded_course):
-    """JupyterLab started in the course folder (formgrader reads nbgrader_config.py from there)."""
+    """JupyterLab started in the course folder (formgrader reads nbgrader_config.py from there), serving the folder
+    above it, as ``make formgrader`` serves the repository with the course in autograder/."""
     base = graded_course["base"]
     env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
     folders = {"JUPYTER_RUNTIME_DIR": "runtime", "JUPYTER_CONFIG_DIR": "config", "JUPYTER_DATA_DIR": "data",
@@ -79,7 +80,7 @@ def server(graded_course):
     port, token = _free_port(), secrets.token_hex(16)
     command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
                f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-               f"--ServerApp.root_dir={graded_course['root']}",
+               f"--ServerApp.root_dir={base}",
                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]  # fmt: skip
     if os.geteuid() == 0:
         command.append("--allow-root")
