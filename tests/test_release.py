@@ -89,7 +89,12 @@ def test_source_notebook_is_well_formed(lab):
     assert source.metadata["kernelspec"]["name"] == "dlcourse"
     ids = [cell.metadata["nbgrader"]["grade_id"] for cell in source.cells if "nbgrader" in cell.metadata]
     assert len(ids) == len(set(ids)), f"{lab}: duplicated grade_id"
-    graded = [cell for cell in source.cells if cell.metadata.get("nbgrader", {}).get("grade")]
+    # Autograded test cells; answers graded by hand (issue 19: markdown, solution and grade) are the student's.
+    graded = [
+        cell
+        for cell in source.cells
+        if cell.metadata.get("nbgrader", {}).get("grade") and not cell.metadata["nbgrader"].get("solution")
+    ]
     assert graded and all(cell.metadata["nbgrader"]["locked"] for cell in graded)
     assert all("### BEGIN HIDDEN TESTS" in cell.source for cell in graded), f"{lab}: a test cell has no hidden tests"
     first_code = next(cell for cell in source.cells if cell.cell_type == "code")
