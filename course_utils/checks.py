@@ -102,13 +102,17 @@ def _shape_hint(actual: tuple, expected: tuple) -> str | None:
     return None
 
 
-def check_shape(name: str, array: Any, expected: Sequence[int | None], quiet: bool = False) -> None:
-    """Check ``array.shape`` against ``expected``; ``None`` in ``expected`` matches any size."""
+def check_shape(
+    name: str, array: Any, expected: Sequence[int | None], quiet: bool = False, hint: str | None = None
+) -> None:
+    """Check ``array.shape`` against ``expected``; ``None`` in ``expected`` matches any size. ``hint`` is shown
+    on failure (after the guess from the shapes, if any)."""
     actual = _shape_of(array)
     expected = tuple(expected)
     ok = len(actual) == len(expected) and all(e is None or a == e for a, e in zip(actual, expected))
     if not ok:
-        fail(f"{name}: expected shape {expected}, got {actual}", _shape_hint(actual, expected))
+        guess = _shape_hint(actual, expected)
+        fail(f"{name}: expected shape {expected}, got {actual}", "; ".join(filter(None, [guess, hint])) or None)
     _report(f"{name} has shape {actual}", quiet)
 
 
@@ -136,11 +140,12 @@ def _dtype_of(array: Any) -> np.dtype:
     return np.asarray(plain(array)).dtype
 
 
-def check_dtype(name: str, array: Any, expected: Any, quiet: bool = False) -> None:
+def check_dtype(name: str, array: Any, expected: Any, quiet: bool = False, hint: str | None = None) -> None:
     """Check the dtype (numpy or tensor) of ``array``."""
     actual = _dtype_of(array)
     if actual != np.dtype(expected):
-        hint = "numpy defaults to float64: cast with .astype(np.float32)" if actual == np.float64 else None
+        if hint is None and actual == np.float64:
+            hint = "numpy defaults to float64: cast with .astype(np.float32)"
         fail(f"{name}: expected dtype {np.dtype(expected)}, got {actual}", hint)
     _report(f"{name} has dtype {actual}", quiet)
 
