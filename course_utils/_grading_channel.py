@@ -12,7 +12,8 @@ blobs. ``tree`` is JSON where None, bool, int, float and str stand for themselve
 one-key tag: ``{"L": [...]}`` list, ``{"T": [...]}`` tuple, ``{"D": [[key, value], ...]}`` dict, ``{"B": i}``
 bytes (blob ``i``), ``{"A": i}`` a NumPy array (blob ``i`` in ``.npy`` format, numeric, bool or str dtype, written
 and read with ``allow_pickle=False``), ``{"S": [start, stop, step]}`` slice, ``{"E": 0}`` Ellipsis,
-``{"P": "..."}`` a path (sent by the trusted side only: answers carry paths as str), ``{"H": n}`` a handle,
+``{"V": [array, path, name, trainable]}`` a Keras variable's value (``VariableValue``), ``{"P": "..."}`` a path
+(sent by the trusted side only: answers carry paths as str), ``{"H": n}`` a handle,
 ``{"M": "module", "a": "qualified.name"}`` an object of an allow-listed module (each side uses its own
 copy). No pickle, no code, no references cross.
 
@@ -45,6 +46,21 @@ ARRAY_KINDS = "biufcUS"  # bool, int, uint, float, complex, unicode, bytes: neve
 ALLOWED_PACKAGES = frozenset({"numpy", "keras", "tensorflow", "math", "pathlib", "time", "course_utils", "random",
                               "collections", "itertools", "functools", "operator", "statistics", "string", "json",
                               "re", "typing", "dataclasses", "builtins"})  # fmt: skip
+
+
+class VariableValue(np.ndarray):
+    """A Keras variable's value as it arrives from the student side: an array that also carries the variable's
+    ``path``, ``name`` and ``trainable`` (plain data: str, str, bool)."""
+
+    path: str = ""
+    name: str = ""
+    trainable: bool = True
+
+
+def variable_value(array: np.ndarray, path: str, name: str, trainable: bool) -> VariableValue:
+    value = array.view(VariableValue)
+    value.path, value.name, value.trainable = path, name, trainable
+    return value
 
 
 class ProtocolError(ValueError):
@@ -133,6 +149,9 @@ class Encoder:
             return {"S": [self.encode(value.start), self.encode(value.stop), self.encode(value.step)]}
         if value is Ellipsis:
             return {"E": 0}
+        if kind is VariableValue:
+            value = np.asarray(value)  # sent back as the plain array it is
+            kind = np.ndarray
         if kind is np.ndarray and value.dtype.kind in ARRAY_KINDS and value.dtype.fields is None:
             buffer = io.BytesIO()
             np.save(buffer, value, allow_pickle=False)
@@ -195,6 +214,14 @@ def decode(
             return slice(*parts)
         if tag == "E" and body == 0:
             return Ellipsis
+        if tag == "V" and type(body) is list and len(body) == 4:
+            array = walk(body[0], depth + 1)
+            path, name, trainable = body[1:]
+            if type(array) is not np.ndarray or type(path) is not str or type(name) is not str:
+                raise ProtocolError("malformed variable")
+            if type(trainable) is not bool:
+                raise ProtocolError("malformed variable")
+            return variable_value(array, path, name, trainable)
         if tag == "P" and type(body) is str:
             import pathlib
 
@@ -294,7 +321,13 @@ class _Server:
         """Answer a value that is not plain data: as data after all (tensors, paths), by name, or by handle."""
         data = _as_data(value)
         if data is not _NOT_DATA:
-            return self.encoder.encode(data)
+            tree = self.encoder.encode(data)
+            keras = sys.modules.get("keras")
+            if keras is not None and isinstance(value, getattr(keras, "Variable", ())):
+                path, name, trainable = getattr(value, "path", ""), getattr(value, "name", ""), value.trainable
+                if type(path) is str and type(name) is str and type(trainable) is bool:
+                    return {"V": [tree, path, name, trainable]}
+            return tree
         path = module_path(value)
         if path is not None:
             return {"M": path[0], "a": path[1]}

@@ -238,3 +238,15 @@ def test_a_closed_or_silent_student_side_fails_the_cell():
     with pytest.raises(ChannelError, match="malformed"):
         chan3.lookup("x")
     right.close(), right2.close(), right3.close()
+
+
+def test_variable_values_carry_their_path():
+    encoder = wire.Encoder(lambda value: pytest.fail("not data"))
+    array_tree = encoder.encode(np.ones((2, 3), np.float32))
+    tree = {"V": [array_tree, "dense/kernel", "kernel", False]}
+    value = wire.decode(tree, encoder.blobs, lambda n: n, lambda m, a: None)
+    assert isinstance(value, np.ndarray) and value.shape == (2, 3)
+    assert (value.path, value.name, value.trainable) == ("dense/kernel", "kernel", False)
+    assert type(wire.Encoder(lambda v: None).encode(value)) is dict  # sent back as a plain array
+    with pytest.raises(wire.ProtocolError):
+        wire.decode({"V": [array_tree, 1, "kernel", True]}, encoder.blobs, lambda n: n, lambda m, a: None)
