@@ -152,17 +152,26 @@ def _retry(work, attempts: int = ATTEMPTS, conflicts: tuple[type[Exception], ...
             time.sleep(min(1.0, 0.05 * 2**attempt) * (0.5 + random.random()))
 
 
-_PREPARED: set[str] = set()
+_PREPARED: set[tuple] = set()
 
 
 def connect(db: Path | str) -> sa.Engine:
     """The engine of ``db`` with ``course_results`` present and migrated (created with nbgrader's tables)."""
     url = database_url(db)
     engine = _engine(url)
-    if url not in _PREPARED:
+    if _identity(url) not in _PREPARED:
         _retry(lambda: _prepare(url, engine))
-        _PREPARED.add(url)
+        _PREPARED.add(_identity(url))
     return engine
+
+
+def _identity(url: str) -> tuple:
+    """A database checked once per process; a sqlite file replaced since (copied over, deleted) counts as new."""
+    path = sqlite_path(url)
+    if path is None or not path.exists():
+        return (url,)
+    status = path.stat()
+    return (url, status.st_dev, status.st_ino)
 
 
 def _prepare(url: str, engine: sa.Engine) -> None:
