@@ -342,6 +342,56 @@ def attach_timings(node, *records: dict) -> None:
             node.user_properties.append((TIMINGS_PROPERTY, record))
 
 
+def cell_names(source: str) -> tuple[set[str], set[str], set[str]] | None:
+    """(functions and classes a cell defines, every name it binds, names it reads), or None if unparsable."""
+    import ast
+
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    try:
+        tree = ast.parse(TransformerManager().transform_cell(source))
+    except SyntaxError:
+        return None
+    callables: set[str] = set()
+    bound: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            callables.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            bound.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        else:
+            bound.update(n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
+    read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    read |= {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}  # methods of a changed class
+    return callables, bound | callables, read
+
+
+def affected_cells(cells: dict[str, str], changed: list[str]) -> set[str]:
+    """grade_ids of the cells whose behaviour may differ when the ``changed`` cells are re-run with other code.
+
+    Everything the changed cells bind is new. Another cell is affected when it reads a new name; the functions and
+    classes it defines then count as new too (they look their globals up when called), its other names do not (the
+    cell is not re-run: they keep the reference's values). A cell that cannot be parsed counts as affected.
+    """
+    names = {cell_id: cell_names(source) for cell_id, source in cells.items()}
+    new_names: set[str] = set()
+    for cell_id in changed:
+        parsed = names.get(cell_id)
+        if parsed is None:
+            return set(cells)
+        new_names |= parsed[1]
+    affected = set(changed)
+    grew = True
+    while grew:
+        grew = False
+        for cell_id, parsed in names.items():
+            if cell_id not in affected and (parsed is None or parsed[2] & new_names):
+                affected.add(cell_id)
+                new_names |= parsed[0] if parsed is not None else set()
+                grew = True
+    return affected
+
+
 def code_cells(notebook) -> list[tuple[int, object]]:
     """(position among code cells, cell) for every code cell, in notebook order."""
     return list(enumerate(cell for cell in notebook.cells if cell.cell_type == "code"))
