@@ -274,6 +274,9 @@ def students(paths: dict, submissions_dir: Path) -> dict[str, bytes]:
         "print_during_test": submission(paths, {"mean_function": PRINT_DURING_TEST}),
         "edit_student_side": submission(paths, {"count_function": CORRECT_COUNT + EDIT_STUDENT_SIDE}),
         "odd_names": submission(paths, {"count_function": CORRECT_COUNT + ODD_NAMES}),
+        "hang_in_test": submission(
+            paths, {"mean_function": "def mean(values):\n    import time\n    time.sleep(3600)\n"}
+        ),
     }
 
 
@@ -377,6 +380,7 @@ def test_deleted_test_cell_is_restored(graded):
         ("line_transform", "test_mean"),
         ("forge_kernel_replies", "test_mean"),
         ("print_during_test", "test_mean"),
+        ("hang_in_test", "test_mean"),  # interrupted at the cell's time limit; the later cells still run
     ],
 )
 def test_tampering_earns_nothing(graded, student, cell):
