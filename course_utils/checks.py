@@ -118,11 +118,12 @@ def check_shape(
 
 def _shape_of(array: Any) -> tuple:
     """The shape of a value (array, tensor, nested list, or a student object with a ``shape``) as ints/None."""
-    if _is_proxy(array):
+    if isinstance(array, np.ndarray):
+        shape = array.shape
+    elif _is_proxy(array) or (hasattr(array, "shape") and not isinstance(array, (list, tuple))):
         shape = plain(array.shape)  # a symbolic tensor's shape: read it rather than materialise the tensor
     else:
-        array = plain(array)
-        shape = array.shape if isinstance(array, np.ndarray) else np.shape(array)
+        shape = np.shape(plain(array))
     if not isinstance(shape, (tuple, list)) or not all(a is None or isinstance(a, (int, np.integer)) for a in shape):
         raise TypeError(f"expected a shape (a tuple of sizes), got {type(shape).__name__}")
     return tuple(int(a) if a is not None else None for a in shape)
