@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from autograder import course, deadlines, distributed, export, gradebook, report, sandbox, similarity
+from autograder import colab, course, deadlines, distributed, export, gradebook, report, sandbox, similarity
 
 
 def demo(workers: int, labs: list[str] | None = None) -> int:
@@ -106,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
                      help="the LMS's name of a lab's column, e.g. lab1_sequence='Lab 1 (12345)'")  # fmt: skip
     out.add_argument("--email-domain", help="moodle: fill 'Email address' with <student>@<domain>")
     commands.add_parser("sandbox", help="say whether student kernels can be sandboxed here")
+    col = commands.add_parser("colab", help="write every lab's install cell and Open-in-Colab link (then: release)")
+    col.add_argument("--repository", default=colab.DEFAULT_REPOSITORY, help="GitHub owner/name of the course")
     dem = commands.add_parser("demo", help="release, grade sample submissions, print the grade table")
     dem.add_argument("--workers", type=int, default=2)
     dem.add_argument("labs", nargs="*", help="labs (default: all)")
@@ -134,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
 
             print(limits.describe(limits.Limits(**batch.course_limits())))
             return 0 if available else 1
+        elif args.command == "colab":
+            for path in colab.main(args.repository):
+                print(f"install cell and Colab link ({args.repository}) in {path.relative_to(course.ROOT)}")
         elif args.command == "demo":
             return demo(args.workers, args.labs or None)
     except course.GradingError as error:
