@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import secrets
@@ -363,34 +362,3 @@ def _message_size(msg: dict) -> int:
 
 def _error(name: str, message: str) -> NotebookNode:
     return new_output("error", ename=name, evalue=message, traceback=[f"{name}: {message}"])
-
-
-def protected_names(nb: NotebookNode, modules: list[str]) -> dict[str, str]:
-    """Names the course's locked cells import from ``modules``: alias -> 'module' or 'module:attribute'.
-
-    Superseded by ``autograder.trusted.course_imports`` (package-aware), which grading uses."""
-    names: dict[str, str] = {}
-    for cell in nb.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell.cell_type != "code" or not (meta.get("locked") or meta.get("grade")) or meta.get("solution"):
-            continue
-        source = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
-        try:
-            tree = ast.parse(source)
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                for alias in node.names:
-                    if alias.asname and alias.name in modules:
-                        names[alias.asname] = alias.name
-                    elif not alias.asname and alias.name.split(".")[0] in modules:
-                        names[alias.name.split(".")[0]] = alias.name.split(".")[0]
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                for alias in node.names:
-                    bound = alias.asname or alias.name
-                    if f"{node.module}.{alias.name}" in modules:
-                        names[bound] = f"{node.module}.{alias.name}"
-                    elif node.module in modules and alias.name != "*":
-                        names[bound] = f"{node.module}:{alias.name}"
-    return names

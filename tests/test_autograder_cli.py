@@ -92,14 +92,19 @@ def test_log_noise_is_removed_line_by_line():
     assert strip_noise(noise + student, compiled) == student, "a student's own stderr output must still count"
 
 
-def test_protected_names_come_from_locked_cells_only():
-    from autograder.executor import protected_names
+def test_course_imports_come_from_locked_cells_only():
+    """The trusted test process binds the course's own imports, read from locked cells only (never solution cells)."""
+    from autograder.trusted import course_imports
 
     notebook = nbformat.read(FIXTURE / LAB / f"{LAB}.ipynb", as_version=4)
-    names = protected_names(notebook, ["numpy", "numpy.testing", "course_utils.checks", "course_utils"])
-    assert names == {"np": "numpy", "npt": "numpy.testing", "checks": "course_utils.checks",
+    names = course_imports(notebook, ["numpy", "course_utils"])
+    assert names == {"np": "numpy", "npt": "numpy.testing", "checks": "course_utils:checks",
                      "check_close": "course_utils.checks:check_close",
                      "check_equal": "course_utils.checks:check_equal"}  # fmt: skip
+    unlocked = [cell for cell in notebook.cells if cell.metadata.get("nbgrader", {}).get("solution")]
+    for cell in unlocked:
+        cell.source = "import os as np\n" + cell.source
+    assert course_imports(notebook, ["numpy", "course_utils"])["np"] == "numpy", "a solution cell must not rebind it"
 
 
 def test_report_from_results(tmp_path):
