@@ -173,7 +173,7 @@ def grade_labs(
             for problem in problems:
                 log(f"[submissions] {lab}: {problem}")
             gradebook.ensure_assignment(db, lab, solutions)
-            done = set() if force else gradebook._already_graded(db, lab, found)
+            done = set() if force else gradebook.already_graded(db, lab, found)
             if done:
                 log(f"{lab}: {len(done)} submission(s) unchanged since last grading: skipped")
             todo = {s: b for s, b in sorted(found.items()) if s not in done}
@@ -194,7 +194,7 @@ def grade_labs(
                 lab_jobs = [job for job in lab_jobs if job not in same]
             jobs += lab_jobs
         for result in [*reused, *(run_jobs(jobs, workers) if runner is None else runner(jobs))]:
-            gradebook._record(db, result)  # the coordinator is the only writer, one committed result at a time
+            gradebook.record(db, result)  # the coordinator is the only writer, one committed result at a time
             gradebook.write_csv(db, csv_path)
             results.append(result)
             log(result_line(result))

@@ -25,11 +25,11 @@ from autograder.errors import CanaryFailed, GradingError  # noqa: F401 (re-expor
 from autograder.gradebook import (  # noqa: F401 (re-exported: callers use course.<name>)
     COURSE_DB,
     RESULT_COLUMNS,
-    _already_graded,
-    _record,
+    already_graded,
     connect,
     ensure_assignment,
     load_results,
+    record,
     record_row,
     write_csv,
     write_feedback,

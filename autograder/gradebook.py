@@ -5,7 +5,7 @@ Where it lives follows nbgrader's ``CourseDirectory.db_url`` (autograder/nbgrade
 arguments are a sqlite path or a SQLAlchemy URL (``postgresql+pg8000://user@host:5432/course``). The schema of
 ``course_results`` is the ``ResultRow`` dataclass; older sqlite gradebooks gain its new columns when opened.
 
-Writers: the grading coordinator (``_record``: nbgrader's grades first, then the row that marks the result done) and
+Writers: the grading coordinator (``record``: nbgrader's grades first, then the row that marks the result done) and
 formgrader (a tutor's manual scores and comments, in nbgrader's tables). Two grading runs may write at once (say two
 labs on two machines): every write is one transaction, retried when the database reports a conflict.
 ``load_results`` merges both into what ``grades.csv``, the feedback files and the tutor report show: per submission
@@ -229,7 +229,7 @@ def ensure_assignment(db: Path | str, lab: str, solutions: Path | None = None) -
         release([lab], release_dir=Path(temporary), db=database_url(db), solutions=solutions or SOLUTIONS)
 
 
-def _already_graded(db: Path | str, lab: str, submissions: dict[str, bytes]) -> set[str]:
+def already_graded(db: Path | str, lab: str, submissions: dict[str, bytes]) -> set[str]:
     if not exists(db):
         return set()
     with connect(db).connect() as connection:
@@ -238,7 +238,7 @@ def _already_graded(db: Path | str, lab: str, submissions: dict[str, bytes]) -> 
     return {s for s, blob in submissions.items() if rows.get(s) == hashlib.sha256(blob).hexdigest()}
 
 
-def _record(db: Path | str, result: GradeResult) -> None:
+def record(db: Path | str, result: GradeResult) -> None:
     """nbgrader's tables first, then the course_results row (one transaction): the row marks the result done.
 
     The autograded notebook goes to ``<course>/autograded/<student>/<lab>/`` for formgrader and for feedback

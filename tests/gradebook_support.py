@@ -66,7 +66,7 @@ def write_results(db: str, lab: str, students: list[str], points: dict[str, floa
     """A grading coordinator's writes for ``students`` of ``lab`` (run in its own process by the tests)."""
     for student in students:
         result = course.GradeResult(student, lab, scores=dict(points), max_scores=dict(points), digest=student)
-        gradebook._record(db, result)
+        gradebook.record(db, result)
 
 
 # ------------------------------------------------------------------------------------------- PostgreSQL
