@@ -199,7 +199,12 @@ MUTANTS = [
     Mutant(
         name="head_weights_not_copied",
         cell="retrain",
-        replace=[('transfer_model.get_layer("new_classifier").set_weights(head.layers[-1].get_weights())\n', "")],
+        replace=[
+            (
+                'transfer_model.get_layer("new_classifier").set_weights(head.layers[-1].get_weights())\n',
+                "feature_extractor, transfer_model = build_transfer_model(base_model, len(new_classes))\n",
+            )
+        ],
         caught_by=["test_new_accuracy"],
     ),
     Mutant(
