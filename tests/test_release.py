@@ -97,5 +97,8 @@ def test_source_notebook_is_well_formed(lab):
     ]
     assert graded and all(cell.metadata["nbgrader"]["locked"] for cell in graded)
     assert all("### BEGIN HIDDEN TESTS" in cell.source for cell in graded), f"{lab}: a test cell has no hidden tests"
-    first_code = next(cell for cell in source.cells if cell.cell_type == "code")
-    assert "setup_lab(" in first_code.source, f"{lab}: the first code cell must be the Setup cell"
+    code = [cell for cell in source.cells if cell.cell_type == "code"]
+    assert code[0].metadata.get("nbgrader", {}).get("grade_id") == "install", (
+        f"{lab}: the first code cell must be the install cell (`python -m autograder colab` writes it)"
+    )
+    assert "setup_lab(" in code[1].source, f"{lab}: the second code cell must be the Setup cell"
