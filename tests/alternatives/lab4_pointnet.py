@@ -271,7 +271,7 @@ ALTERNATIVES = [
         ],
     ),
     Alternative(
-        name="accuracy_with_evaluate",
+        name="new_accuracy_with_evaluate",
         cell="retrain",
         why="new_accuracy from transfer_model.evaluate (float32)",
         replace=[

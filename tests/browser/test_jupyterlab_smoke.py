@@ -276,8 +276,9 @@ def session(chromium, lab_server):
         context.close()
 
 
-def _open_and_run_first_cell(server: LabServer, session: Session, path: str):
-    """Open ``path`` in JupyterLab, wait for the course kernel, run the first code cell; return the cell."""
+def _open_and_run_first_cell(server: LabServer, session: Session, path: str, cells: int = 1):
+    """Open ``path`` in JupyterLab, wait for the course kernel, run the first ``cells`` code cells (the cells between
+    them are code cells too); return the last one run."""
     expect = playwright_api.expect
     page = session.page
     page.goto(f"{server.url}/lab/tree/{path}?reset&token={server.token}")
@@ -296,11 +297,12 @@ def _open_and_run_first_cell(server: LabServer, session: Session, path: str):
         f"{server.log_tail()}"
     )
     expect(panel.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]')).to_be_visible(timeout=KERNEL_READY_MS)
-    cell = panel.locator(".jp-CodeCell").first
-    cell.locator(".jp-InputPrompt").click()  # selects the cell (command mode); locked cells still run
-    panel.locator('[data-command="notebook:run-cell-and-select-next"]').click()
-    # "[ ]:" before, "[*]:" while it runs, "[1]:" when it finished
-    expect(cell.locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[\d+\]:"), timeout=CELL_MS)
+    panel.locator(".jp-CodeCell").first.locator(".jp-InputPrompt").click()  # selects it; locked cells still run
+    for index in range(cells):
+        cell = panel.locator(".jp-CodeCell").nth(index)
+        panel.locator('[data-command="notebook:run-cell-and-select-next"]').click()
+        # "[ ]:" before, "[*]:" while it runs, "[1]:" when it finished
+        expect(cell.locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[\d+\]:"), timeout=CELL_MS)
     return cell
 
 
@@ -329,8 +331,11 @@ def _failed_outputs(cell) -> list[str]:
 @pytest.mark.parametrize("lab", LABS)
 def test_setup_cell_runs_in_course_kernel(lab_server, session, lab):
     started = time.perf_counter()
-    cell = _open_and_run_first_cell(lab_server, session, f"{lab}/{lab}.ipynb")
-    assert "setup_lab(" in cell.locator(".jp-InputArea").inner_text(), f"{lab}: the first code cell is not Setup"
+    cell = _open_and_run_first_cell(lab_server, session, f"{lab}/{lab}.ipynb", cells=2)  # install, then Setup
+    install = session.page.locator(".jp-NotebookPanel:visible .jp-CodeCell").first
+    assert "find_spec(" in install.locator(".jp-InputArea").inner_text(), f"{lab}: the first code cell is not install"
+    assert not install.locator(".jp-OutputArea-output").count(), f"{lab}: the install cell printed in the course kernel"
+    assert "setup_lab(" in cell.locator(".jp-InputArea").inner_text(), f"{lab}: the second code cell is not Setup"
     failed = _failed_outputs(cell)
     assert not failed, f"{lab}: the Setup cell wrote error/stderr output:\n" + "\n---\n".join(failed)
     printed = cell.locator(".jp-OutputArea").inner_text()
