@@ -156,5 +156,13 @@ def test_forked_children_count_together(template):
 
 def test_processes_are_limited_for_the_whole_sandbox(template):
     result = graded(template, "spawner", {"count_function": MANY_PROCESSES})
-    assert "processes" in result.reason or "processes" in " ".join(result.messages.values()), result.reason
+    notebook = nbformat.reads(result.autograded_notebook, 4)
+    spawned = next(c for c in notebook.cells if submissions.grade_id(c) == "count_function")
+    refused = " ".join(f"{o.get('ename', '')} {o.get('evalue', '')}" for o in spawned.outputs)
+    # the supervisor kills the sandbox, or the kernel's process limit refuses the fork first (a loaded machine)
+    stopped = "processes" in result.reason or "processes" in " ".join(result.messages.values())
+    assert stopped or "BlockingIOError" in refused or "Resource temporarily unavailable" in refused, (
+        result.reason,
+        refused,
+    )
     assert result.scores["test_count"] == 0.0 and result.scores["test_mean"] == 2.0
