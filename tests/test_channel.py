@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import shutil
 import socket
 import struct
 import tempfile
@@ -46,34 +47,37 @@ class Student:
 @pytest.fixture
 def session():
     """A connected Channel to a student side serving ``namespace`` from a thread."""
-    folder = tempfile.mkdtemp(prefix="chan-")
+    folder = tempfile.mkdtemp(prefix="chan-")  # short: a Unix socket path has at most 107 bytes
     path = str(Path(folder) / "s")
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(path)
-    listener.listen(1)
-    namespace = {
-        "values": [1.0, 2.0],
-        "student": Student(),
-        "np": np,
-        "checks": checks,
-        "Path": Path,
-        "math_module": math,
-        "data_dir": Path("/tmp/data"),
-        "square": lambda x: x * x,
-        "kind": lambda value: type(value).__name__,
-        "broken": lambda: 1 / 0,
-        "json": "not the json module",
-        "gen": (i for i in range(5)),
-        "endless": iter(int, 1),
-    }
-    thread = threading.Thread(target=wire.serve, args=(path, "tok"), kwargs={"namespace": namespace}, daemon=True)
-    thread.start()
-    chan = connect(listener, "tok", time.monotonic() + 10)
-    yield chan, namespace
-    chan.close()
-    thread.join(5)
-    listener.close()
-    assert not thread.is_alive(), "the student side stops when the trusted side says done"
+    try:
+        listener.bind(path)
+        listener.listen(1)
+        namespace = {
+            "values": [1.0, 2.0],
+            "student": Student(),
+            "np": np,
+            "checks": checks,
+            "Path": Path,
+            "math_module": math,
+            "data_dir": Path("/tmp/data"),
+            "square": lambda x: x * x,
+            "kind": lambda value: type(value).__name__,
+            "broken": lambda: 1 / 0,
+            "json": "not the json module",
+            "gen": (i for i in range(5)),
+            "endless": iter(int, 1),
+        }
+        thread = threading.Thread(target=wire.serve, args=(path, "tok"), kwargs={"namespace": namespace}, daemon=True)
+        thread.start()
+        chan = connect(listener, "tok", time.monotonic() + 10)
+        yield chan, namespace
+        chan.close()
+        thread.join(5)
+        assert not thread.is_alive(), "the student side stops when the trusted side says done"
+    finally:
+        listener.close()
+        shutil.rmtree(folder, ignore_errors=True)  # the socket file stays behind otherwise
 
 
 def test_plain_data_round_trip():
