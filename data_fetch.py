@@ -9,8 +9,9 @@ Sources (one output format, see README "Data"):
     python data_fetch.py verify [DATASET]          # check files against the manifest's checksums
 
 Output: ``<root>/<dataset>/<split>/<class>/<id>.npy`` (float32 (P, 3), centred, unit sphere, z up) plus
-``manifest.json``. A data set is built in a temporary folder and renamed into place on success, so a failed or
-interrupted run leaves the previous data untouched; a re-run rebuilds.
+``manifest.json`` (checksums, and each object's bounding-box extents before normalisation). A data set is built
+in a temporary folder and renamed into place on success, so a failed or interrupted run leaves the previous data
+untouched; a re-run rebuilds (``synthetic`` also when its manifest is of an older format).
 """
 
 from __future__ import annotations
@@ -70,17 +71,20 @@ def object_rng(seed: int, file_id: str) -> np.random.Generator:
 
 def build_dataset(
     name: str,
-    objects: Iterable[tuple[str, str, str, np.ndarray]],
+    objects: Iterable[tuple],
     points_per_object: int,
     source: dict,
     parameters: dict,
     root: Path | None = None,
     skipped: list | None = None,
     keep_splits: Iterable[str] = (),
+    extent_unit: str = "mesh unit",
 ) -> BuildReport:
-    """Write ``objects`` (split, class, file id, points) as data set ``name``, atomically.
+    """Write ``objects`` (split, class, file id, points[, extents]) as data set ``name``, atomically.
 
-    Points are normalised to the unit sphere and shuffled (so any prefix is a random subsample).
+    Points are normalised to the unit sphere and shuffled (so any prefix is a random subsample). The manifest keeps
+    each object's bounding-box extents before normalisation, in ``extent_unit``: the fifth item where the source
+    knows them (a mesh's surface; the synthetic objects' in metres), else those of the points.
     ``keep_splits`` are copied over from the existing data set (e.g. importing only a train split).
     """
     root = Path(root or data.data_root())
@@ -91,6 +95,7 @@ def build_dataset(
     temporary = root / f".tmp-{name}-{os.getpid()}"
     report = BuildReport(name, skipped=skipped if skipped is not None else [])
     files: dict[str, str] = {}
+    extents: dict[str, list[float]] = {}
     try:
         temporary.mkdir()
         target = root / name
@@ -99,9 +104,11 @@ def build_dataset(
                 shutil.copytree(target / split, temporary / split)
                 old = json.loads((target / "manifest.json").read_text())
                 files.update({k: v for k, v in old["files"].items() if k.startswith(f"{split}/")})
+                # A split kept from a build before format 2 has no extents: data.object_extents says to re-import.
+                extents.update({k: v for k, v in old.get("extents", {}).items() if k.startswith(f"{split}/")})
                 report.counts.update({(split, c): n for c, n in old["splits"][split].items()})
         seed = int(parameters.get("seed", 0))
-        for split, class_name, file_id, points in objects:
+        for split, class_name, file_id, points, *known_extents in objects:
             if class_name not in data.CLASSES:
                 raise DataFetchError(f"unknown class '{class_name}' ({file_id}); expected one of {data.CLASSES}")
             cloud = data.normalize_cloud(points)
@@ -113,6 +120,8 @@ def build_dataset(
             np.save(buffer, np.ascontiguousarray(cloud, dtype=np.float32))
             path.write_bytes(buffer.getvalue())
             files[relative] = hashlib.sha256(buffer.getvalue()).hexdigest()
+            extent = known_extents[0] if known_extents else np.ptp(np.asarray(points, dtype=np.float64), axis=0)
+            extents[relative] = [float(f"{value:.7g}") for value in extent]
             report.counts[(split, class_name)] += 1
         if not files:
             raise DataFetchError(f"no objects found for data set '{name}': check the source path")
@@ -135,6 +144,8 @@ def build_dataset(
             "parameters": parameters,
             "skipped": report.skipped,
             "files": dict(sorted(files.items())),
+            "extent_unit": extent_unit,
+            "extents": dict(sorted(extents.items())),
         }
         (temporary / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
         _swap_into_place(temporary, target)
@@ -159,13 +170,15 @@ def _swap_into_place(temporary: Path, target: Path) -> None:
 
 
 def dataset_is_current(name: str, parameters: dict, root: Path | None = None) -> bool:
+    """True if the data set was built with ``parameters`` by this version of the format (else rebuild)."""
     manifest = Path(root or data.data_root()) / name / "manifest.json"
     if not manifest.exists():
         return False
     try:
-        return json.loads(manifest.read_text()).get("parameters") == parameters
+        recorded = json.loads(manifest.read_text())
     except json.JSONDecodeError:
         return False
+    return recorded.get("format_version") == data.FORMAT_VERSION and recorded.get("parameters") == parameters
 
 
 def verify_dataset(name: str, root: Path | None = None) -> int:
@@ -187,28 +200,35 @@ def verify_dataset(name: str, root: Path | None = None) -> int:
 # ---------------------------------------------------------------------------------------- mesh sources
 
 
-def sample_off(text: str, file_id: str, n_points: int, seed: int) -> np.ndarray:
+def sample_off(text: str, file_id: str, n_points: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Surface points (n_points, 3) and the extents (3,) of the mesh's surface, both in the mesh's own units."""
     vertices, triangles = meshes.parse_off(text)
-    return meshes.sample_surface(vertices, triangles, n_points, object_rng(seed, file_id))
+    points = meshes.sample_surface(vertices, triangles, n_points, object_rng(seed, file_id))
+    return points, np.ptp(vertices[np.unique(triangles)], axis=0)  # vertices on a face: stray ones do not count
 
 
 def sample_meshes(
-    entries: Iterable[tuple[str, str, str, Callable[[], str]]],
+    entries: Iterable[tuple],
     n_points: int,
     seed: int,
     skipped: list,
     total: int | None = None,
-) -> Iterator[tuple[str, str, str, np.ndarray]]:
-    """Parse and sample (split, class, id, read_text) entries; skip degenerate meshes, fail on broken ones."""
-    for split, class_name, file_id, read_text in tqdm(entries, total=total, desc="sampling meshes", unit="mesh"):
+) -> Iterator[tuple[str, str, str, np.ndarray, np.ndarray]]:
+    """Parse and sample (split, class, id, read_text[, units per metre]) entries into (split, class, id, points,
+    extents); skip degenerate meshes, fail on broken ones. Extents are divided by the units per metre if given."""
+    for split, class_name, file_id, read_text, *units_per_metre in tqdm(
+        entries, total=total, desc="sampling meshes", unit="mesh"
+    ):
         try:
-            yield split, class_name, file_id, sample_off(read_text(), file_id, n_points, seed)
+            points, extents = sample_off(read_text(), file_id, n_points, seed)
         except meshes.DegenerateMesh as error:
             skipped.append({"file": f"{class_name}/{split}/{file_id}.off", "reason": str(error)})
+            continue
         except (meshes.MeshError, UnicodeDecodeError) as error:
             raise DataFetchError(
                 f"{class_name}/{split}/{file_id}.off: unreadable OFF mesh ({error}); re-download or remove it"
             ) from None
+        yield split, class_name, file_id, points, extents / (units_per_metre or [1.0])[0]
 
 
 def tree_entries(directory: Path) -> list[tuple[str, str, str, Callable[[], str]]]:
@@ -291,15 +311,18 @@ def build_synthetic(
             rng = np.random.default_rng([seed, class_index])
             for split, count in (("train", train_per_class), ("test", test_per_class)):
                 for number in range(count):
-                    off_text = meshes.to_off(*synthetic.make_mesh(class_name, rng))
+                    vertices, triangles, units_per_metre = synthetic.make_object(class_name, rng)
+                    off_text = meshes.to_off(vertices, triangles)
                     file_id = f"{class_name}_{split}_{number + 1:04d}"
-                    yield split, class_name, file_id, lambda text=off_text: text
+                    yield split, class_name, file_id, lambda text=off_text: text, units_per_metre
 
     total = len(data.CLASSES) * (train_per_class + test_per_class)
     skipped: list = []
     objects = sample_meshes(entries(), points, seed, skipped, total=total)
     source = {"kind": "synthetic", "generator": "course_utils.synthetic"}
-    return build_dataset("synthetic", objects, points, source, parameters, root=root, skipped=skipped)
+    return build_dataset(
+        "synthetic", objects, points, source, parameters, root=root, skipped=skipped, extent_unit="metre"
+    )
 
 
 def import_npz(path: Path, split: str | None, points: int | None, name: str, root: Path | None) -> BuildReport:

@@ -5,6 +5,9 @@ Layout written by ``data_fetch.py``::
     <data root>/<dataset>/manifest.json
     <data root>/<dataset>/<split>/<class>/<object id>.npy    # float32 (P, 3), centred, unit sphere, z up
 
+The manifest also keeps each object's bounding-box extents before normalisation (``object_extents``), the one
+thing about an object that scaling it into the unit sphere throws away.
+
 The data root is ``$COURSE_DATA_DIR``, else ``data/`` in the course's checkout, else (the package installed without
 a checkout: Colab, Binder) ``~/.cache/dl-lab-course/data``. The active data set is ``synthetic``
 (the offline default) unless ``$COURSE_DATASET`` names another one (``modelnet10``).
@@ -37,7 +40,8 @@ BASE_CLASSES: tuple[str, ...] = ("chair", "sofa", "bed", "monitor", "table")
 #: Classes lab 4 transfers to, in the order of the new head's output units.
 NEW_CLASSES: tuple[str, ...] = ("bathtub", "desk", "dresser", "night_stand", "toilet")
 
-FORMAT_VERSION = 1
+#: Version of the manifest's layout. 2: per-object "extents" (before normalisation) and their "extent_unit".
+FORMAT_VERSION = 2
 DEFAULT_DATASET = "synthetic"
 SPLITS = ("train", "test")
 UP_AXIS = 2  # z
@@ -45,6 +49,10 @@ UP_AXIS = 2  # z
 
 class DatasetNotFound(FileNotFoundError):
     """The reduced data set has not been prepared."""
+
+
+class OutdatedDataset(ValueError):
+    """The data set was built by an older ``data_fetch.py`` and lacks what the caller needs: rebuild it."""
 
 
 @dataclass(frozen=True)
@@ -88,13 +96,17 @@ def dataset_dir(dataset: str | None = None) -> Path:
     return data_root() / (dataset or active_dataset())
 
 
+def build_command(dataset: str) -> str:
+    """The command that (re)builds a data set, for error messages."""
+    return "make data" if dataset == DEFAULT_DATASET else f"python data_fetch.py {dataset} (or: import PATH)"
+
+
 def read_manifest(dataset: str | None = None) -> dict:
     """Load ``manifest.json`` of a data set; raise ``DatasetNotFound`` with the command that builds it."""
     name = dataset or active_dataset()
     path = dataset_dir(name) / "manifest.json"
     if not path.exists():
-        command = "make data" if name == DEFAULT_DATASET else f"python data_fetch.py {name} (or: import PATH)"
-        raise DatasetNotFound(f"data set '{name}' not found at {path.parent}: run `{command}` first")
+        raise DatasetNotFound(f"data set '{name}' not found at {path.parent}: run `{build_command(name)}` first")
     return json.loads(path.read_text())
 
 
@@ -134,6 +146,43 @@ def load_split(samples: list, n_points: int | None = None) -> tuple[np.ndarray, 
     clouds = [load_cloud(sample.path)[:n_points] for sample in samples]
     labels = np.array([sample.label for sample in samples], dtype=np.int64)
     return np.stack(clouds).astype(np.float32), labels
+
+
+def object_extents(samples: list) -> np.ndarray:
+    """Bounding-box extents (x, y, z) of each object before it was scaled into the unit sphere: (N, 3) float64.
+
+    Introduced in lab 2. Read from the manifest of the data set the samples belong to; the unit is the manifest's
+    ``extent_unit`` (``extent_unit()``): metres for the synthetic set, the mesh file's own unit for ModelNet10,
+    whose models come in inches, centimetres, millimetres or no unit at all. Raises ``OutdatedDataset`` for a data
+    set built before the extents were kept.
+    """
+    manifests: dict[Path, dict] = {}
+    extents = []
+    for sample in samples:
+        directory = Path(sample.path).parent.parent.parent  # <dataset>/<split>/<class>/<id>.npy
+        if directory not in manifests:
+            manifests[directory] = json.loads((directory / "manifest.json").read_text())
+        manifest = manifests[directory]
+        relative = "/".join(Path(sample.path).parts[-3:])
+        recorded = manifest.get("extents", {}).get(relative)
+        if recorded is None:
+            name = manifest.get("dataset", directory.name)
+            raise OutdatedDataset(
+                f"data set '{name}' at {directory} has no extents for {relative} (manifest format "
+                f"{manifest.get('format_version', 1)}; extents were added in format {FORMAT_VERSION}): rebuild it "
+                f"with `{build_command(name)}`"
+            )
+        extents.append(recorded)
+    return np.array(extents, dtype=np.float64).reshape(len(extents), 3)
+
+
+def extent_unit(dataset: str | None = None) -> str:
+    """The unit of ``object_extents`` in a data set ("metre", or "mesh unit" where the files have none)."""
+    manifest = read_manifest(dataset)
+    if "extent_unit" not in manifest:
+        name = manifest.get("dataset", dataset or active_dataset())
+        raise OutdatedDataset(f"data set '{name}' records no extents: rebuild it with `{build_command(name)}`")
+    return str(manifest["extent_unit"])
 
 
 def holdout_split(samples: list, fraction: float = 0.2, seed: int = 0) -> tuple[list, list]:

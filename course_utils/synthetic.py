@@ -16,6 +16,11 @@ are learnable but not trivially separable:
 
 On top of that every object gets small per-part misalignments and deformations, sometimes a missing part, and a
 non-uniform scale. Deterministic for a given seed: everything is drawn from the generator passed in.
+
+Recipes are written in metres. ``make_object`` also returns the random overall factor it scaled the object by
+(0.5 to 2, as if models came in different units; the unit-sphere normalisation removes it), so that
+``data_fetch.py`` can keep each object's extents in metres: plausible sizes per class (a bed about 2 m long, a
+night stand about half a metre), within the recipes' ranges and the small per-axis jitter.
 """
 
 from __future__ import annotations
@@ -441,16 +446,27 @@ def _perturb(part: Part, rng: np.random.Generator) -> Part:
     return part
 
 
-def make_mesh(class_name: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """One random object of ``class_name`` as (vertices, triangles), randomly rotated about z and scaled."""
+def make_object(class_name: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
+    """One random object of ``class_name``: (vertices, triangles, units per metre).
+
+    The object is randomly rotated about z, stretched a little per axis and scaled by a random factor; the third
+    value is that factor, so vertices / factor are in metres.
+    """
     parts = [_perturb(part, rng) for part in RECIPES[class_name](rng)]
     n_missing = int(rng.choice([0, 1, 2], p=[0.75, 0.2, 0.05]))
     for _ in range(min(n_missing, len(parts) - 2)):  # missing parts, as in sloppy real models
         parts.pop(int(rng.integers(1, len(parts))))
     mesh = trimesh.util.concatenate(parts)
     angle = rng.uniform(0, 2 * np.pi)
-    scale = rng.uniform(0.5, 2.0) * np.exp(rng.normal(0, 0.13, size=3))
+    units_per_metre = rng.uniform(0.5, 2.0)
+    scale = units_per_metre * np.exp(rng.normal(0, 0.13, size=3))
     transform = trimesh.transformations.rotation_matrix(angle, (0, 0, 1))
     transform[:3, :3] = transform[:3, :3] @ np.diag(scale)
     mesh.apply_transform(transform)
-    return np.asarray(mesh.vertices, dtype=np.float64), np.asarray(mesh.faces, dtype=np.int64)
+    return np.asarray(mesh.vertices, dtype=np.float64), np.asarray(mesh.faces, dtype=np.int64), float(units_per_metre)
+
+
+def make_mesh(class_name: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One random object of ``class_name`` as (vertices, triangles), randomly rotated about z and scaled."""
+    vertices, triangles, _ = make_object(class_name, rng)
+    return vertices, triangles

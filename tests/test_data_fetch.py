@@ -171,6 +171,61 @@ def test_synthetic_classes_are_not_identical():
     assert len(set(sizes.values())) > 3
 
 
+def test_synthetic_extents_are_metres_whatever_the_random_scale(tmp_path, monkeypatch):
+    data_fetch.build_synthetic(4, 1, points=256, root=tmp_path)
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    assert data.extent_unit("synthetic") == "metre"
+    samples = data.list_samples("train")
+    extents = data.object_extents(samples)
+    assert extents.shape == (40, 3) and extents.dtype == np.float64
+    # Furniture-sized in metres, although every mesh was scaled by a random factor between 0.5 and 2.
+    assert (extents.max(axis=1) > 0.3).all() and (extents.max(axis=1) < 3.5).all(), extents.max(axis=1)
+    diagonal = {name: np.linalg.norm(extents[[s.class_name == name for s in samples]], axis=1).mean()
+                for name in ("bed", "night_stand")}  # fmt: skip
+    assert diagonal["bed"] > 2 * diagonal["night_stand"], diagonal
+    # The stored (normalised, subsampled) cloud has the same proportions as the recorded box, to sampling accuracy.
+    cloud_extent = np.ptp(data.load_cloud(samples[0].path), axis=0)
+    assert cloud_extent / np.linalg.norm(cloud_extent) == pytest.approx(
+        extents[0] / np.linalg.norm(extents[0]), abs=0.05
+    )
+
+
+def test_make_object_factor_undoes_the_random_scale():
+    vertices, triangles, units_per_metre = synthetic.make_object("bed", np.random.default_rng(5))
+    again = synthetic.make_mesh("bed", np.random.default_rng(5))  # the same draws, the same mesh
+    assert np.array_equal(vertices, again[0]) and np.array_equal(triangles, again[1])
+    assert 0.5 <= units_per_metre <= 2.0
+    assert 1.3 < np.ptp(vertices, axis=0).max() / units_per_metre < 3.0  # a bed is about 2 m long
+
+
+def test_outdated_dataset_without_extents_says_rebuild(tmp_path, monkeypatch):
+    data_fetch.build_synthetic(1, 1, points=16, root=tmp_path)
+    manifest_path = tmp_path / "synthetic" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["extents"], manifest["extent_unit"]
+    manifest["format_version"] = 1  # as data_fetch.py wrote it before the extents were kept
+    manifest_path.write_text(json.dumps(manifest))
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    samples = data.list_samples("train")  # everything else still reads
+    with pytest.raises(data.OutdatedDataset, match="rebuild it with `make data`"):
+        data.object_extents(samples)
+    with pytest.raises(data.OutdatedDataset, match="make data"):
+        data.extent_unit()
+    assert data_fetch.build_synthetic(1, 1, points=16, root=tmp_path) is not None, "make data must rebuild it"
+    assert data.object_extents(samples).shape == (10, 3)
+
+
+def test_outdated_import_names_the_import_command(tmp_path, monkeypatch):
+    data_fetch.import_path(write_npz(tmp_path / "train.npz"), root=tmp_path)
+    manifest_path = tmp_path / "modelnet10" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["extents"]
+    manifest_path.write_text(json.dumps(manifest))
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    with pytest.raises(data.OutdatedDataset, match=r"python data_fetch.py modelnet10 \(or: import PATH\)"):
+        data.object_extents(data.list_samples("train", dataset="modelnet10"))
+
+
 def test_read_side(tmp_path, monkeypatch):
     data_fetch.build_synthetic(2, 1, points=64, root=tmp_path)
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
@@ -203,8 +258,16 @@ def test_import_tree_and_zip_agree(tmp_path):
     data_fetch.import_path(archive, points=64, root=tmp_path / "from_zip")
     tree_files = snapshot(tmp_path / "from_tree" / "modelnet10")
     zip_files = snapshot(tmp_path / "from_zip" / "modelnet10")
+    tree_manifest = json.loads((tmp_path / "from_tree" / "modelnet10" / "manifest.json").read_text())
+    zip_manifest = json.loads((tmp_path / "from_zip" / "modelnet10" / "manifest.json").read_text())
     tree_files.pop("manifest.json"), zip_files.pop("manifest.json")
     assert tree_files == zip_files and len(tree_files) == 40  # __MACOSX members ignored
+    assert tree_manifest["extents"] == zip_manifest["extents"] and len(tree_manifest["extents"]) == 40
+    assert tree_manifest["extent_unit"] == "mesh unit" and tree_manifest["format_version"] == data.FORMAT_VERSION
+    # The meshes' own units: the bounding box of each mesh's surface, before normalisation.
+    vertices, _ = meshes.parse_off((tree / "bed" / "train" / "bed_train_0000.off").read_text())
+    recorded = np.array(tree_manifest["extents"]["train/bed/bed_train_0000.npy"])
+    assert recorded == pytest.approx(np.ptp(vertices, axis=0), rel=1e-6)
 
 
 def test_degenerate_meshes_are_skipped_and_counted(tmp_path, capsys):
@@ -224,6 +287,11 @@ def test_import_npz_counts_and_normalisation(tmp_path):
     assert manifest["points_per_object"] == 64 and "test" not in manifest["splits"]
     cloud = np.load(tmp_path / "modelnet10" / "train" / "toilet" / "toilet_0002.npy")
     assert np.linalg.norm(cloud, axis=1).max() == pytest.approx(1.0, abs=1e-5)
+    raw = np.load(npz)["points"][19].astype(np.float64)  # toilet_0002 before normalisation (units of the file)
+    assert manifest["extents"]["train/toilet/toilet_0002.npy"] == pytest.approx(np.ptp(raw, axis=0), rel=1e-6)
+    assert np.ptp(cloud, axis=0) * np.linalg.norm(raw - raw.mean(axis=0), axis=1).max() == pytest.approx(
+        np.ptp(raw, axis=0), rel=1e-5
+    )
 
 
 def test_import_npz_test_split_keeps_train(tmp_path):
@@ -234,6 +302,7 @@ def test_import_npz_test_split_keeps_train(tmp_path):
     manifest = json.loads((tmp_path / "modelnet10" / "manifest.json").read_text())
     assert manifest["counts"] == {"train": 20, "test": 10}
     assert data_fetch.verify_dataset("modelnet10", tmp_path) == 0
+    assert sorted(manifest["extents"]) == sorted(manifest["files"]), "the kept train split keeps its extents"
 
 
 @pytest.mark.skipif(not (ROOT.parent / "shared/data/modelnet10-pc1024/train.npz").exists(), reason="no shared data")
@@ -243,6 +312,11 @@ def test_import_real_train_split_counts(tmp_path):
     official = {"bathtub": 106, "bed": 515, "chair": 889, "desk": 200, "dresser": 200, "monitor": 465,
                 "night_stand": 200, "sofa": 680, "table": 392, "toilet": 344}  # fmt: skip
     assert manifest["splits"]["train"] == official and manifest["counts"]["train"] == 3991
+    extents = np.array([manifest["extents"][name] for name in sorted(manifest["files"])])
+    assert extents.shape == (3991, 3) and (extents > 0).all()
+    # Mesh units vary (see the data's README): diagonals from below 1 to above 100,000, most of them 20-200.
+    diagonal = np.linalg.norm(extents, axis=1)
+    assert diagonal.min() < 1 and diagonal.max() > 1e5 and 20 < np.median(diagonal) < 200
 
 
 # ------------------------------------------------------------------------------------- bad input (CLI)
