@@ -446,21 +446,51 @@ def student_rng(seed: int) -> np.random.Generator:
 class files_opened:  # noqa: N801 - used like a function: ``with checks.files_opened(folder) as opened``
     """Context manager: the files under ``folder`` opened while the block runs, as a list of paths (str).
 
-    Observed from outside the student's process with Linux inotify (``IN_OPEN`` on every folder under
-    ``folder``), so it works the same in the student's kernel and when graded. Paths are ``folder`` joined with
-    the file's path below it, in the order opened, once per open. Opens by other processes reading the same
-    folder at the same time are seen too.
+    Observed from outside the student's code, so it works the same in the student's kernel and when graded.
+    Paths are ``folder`` joined with the file's path below it, in the order opened, once per open; only folders
+    that exist when the block starts are watched. Two observers (``.observer`` says which one ran):
+
+    - ``"fanotify"`` where this process may use it (Linux, CAP_SYS_ADMIN: the grader, a root kernel): fanotify
+      open-permission events on every folder under ``folder``, answered by a helper process
+      (``course_utils/_fanotify.py``) that counts an open only when the opening process is the student's: when
+      graded, the process in the student's sandbox that connected to the test process, its descendants and every
+      process of the sandbox's PID namespace; in the student's own kernel, the kernel and its descendants. Opens
+      by other processes (another grading worker, an indexer, the test process itself) are left out and counted
+      in ``.ignored``.
+    - ``"inotify"`` otherwise (a student's kernel without root): ``IN_OPEN`` on every folder, which also sees
+      opens by other processes. Test cells therefore watch a private copy of the files
+      (``with checks.shared_folder() as folder``), which no other process reads.
+
+    ``observer="fanotify"`` or ``"inotify"`` forces one (``OSError`` when fanotify is not available).
     """
 
-    def __init__(self, folder: Any) -> None:
+    def __init__(self, folder: Any, observer: str = "auto") -> None:
+        if observer not in ("auto", "fanotify", "inotify"):
+            raise ValueError(f"files_opened: observer must be 'auto', 'fanotify' or 'inotify', not {observer!r}")
         self.folder = os.path.abspath(str(plain(folder)))
+        self.requested = observer
+        self.observer: str | None = None
         self.paths: list[str] = []
-        self._watch: _Inotify | None = None
+        self.ignored = 0
+        self._watch: _Inotify | _Fanotify | None = None
 
     def __enter__(self) -> list[str]:
         if not os.path.isdir(self.folder):
             raise FileNotFoundError(f"files_opened: {self.folder} is not a folder")
-        self._watch = _Inotify(self.folder)
+        if self.requested != "inotify":
+            why = "this process lacks CAP_SYS_ADMIN"
+            pid = _observed_process()
+            if pid is None:
+                why = "the student's process is not known (no peer credentials on the channel)"
+            elif _may_use_fanotify():
+                try:
+                    self._watch, self.observer = _Fanotify(self.folder, pid), "fanotify"
+                except OSError as error:
+                    why = str(error)
+            if self._watch is None and self.requested == "fanotify":
+                raise OSError(f"files_opened: fanotify is not available here: {why}")
+        if self._watch is None:
+            self._watch, self.observer = _Inotify(self.folder), "inotify"
         return self.paths
 
     def __exit__(self, *exc_info) -> None:
@@ -468,8 +498,94 @@ class files_opened:  # noqa: N801 - used like a function: ``with checks.files_op
         if watch is not None:
             try:
                 self.paths.extend(watch.opened())
+                self.ignored = getattr(watch, "ignored", 0)
             finally:
                 watch.close()
+
+
+def _observed_process() -> int | None:
+    """The pid whose process tree ``files_opened`` attributes opens to: the student side of the grading channel
+    (its peer credentials, as this process's PID namespace numbers it), else this process (the student's kernel)."""
+    channel = _SESSION["channel"]
+    if channel is None:
+        return os.getpid()
+    import socket
+    import struct
+
+    sock = getattr(channel, "sock", None)
+    if not isinstance(sock, socket.socket) or sock.family != socket.AF_UNIX:
+        return None
+    try:
+        pid, _, _ = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+    except OSError:
+        return None
+    return pid if pid > 0 else None
+
+
+def _may_use_fanotify() -> bool:
+    """Linux with CAP_SYS_ADMIN in this process's effective set (fanotify_init needs it)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) >> 21 & 1)
+    except (OSError, ValueError):
+        pass
+    return False
+
+
+class _Fanotify:
+    """The fanotify helper process (``course_utils/_fanotify.py``) for one ``files_opened`` block."""
+
+    START_TIMEOUT = 30.0
+
+    def __init__(self, folder: str, pid: int) -> None:
+        import subprocess
+        import sys
+
+        helper = Path(__file__).with_name("_fanotify.py")
+        self.ignored = 0
+        self.process = subprocess.Popen(
+            [sys.executable, "-I", "-S", str(helper), str(pid), folder],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        line = self._line(self.START_TIMEOUT)
+        if not line.startswith("ready "):
+            self.close()
+            raise OSError(line.removeprefix("error ").strip() or "the fanotify helper did not start")
+        self.mode = line.split()[1]
+
+    def _line(self, timeout: float) -> str:
+        import select
+
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        return self.process.stdout.readline() if ready else ""
+
+    def opened(self) -> list[str]:
+        try:
+            self.process.stdin.write("stop\n")
+            self.process.stdin.flush()
+        except OSError:
+            pass
+        line = self._line(self.START_TIMEOUT)
+        try:
+            answer = json.loads(line)
+        except ValueError:
+            answer = {"error": "the fanotify helper stopped without an answer"}
+        if "error" in answer:
+            raise RuntimeError(f"files_opened: {answer['error']}")
+        self.ignored = int(answer["ignored"])
+        return [str(path) for path in answer["paths"]]
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        for stream in (self.process.stdin, self.process.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
 
 
 IN_OPEN, IN_ISDIR, IN_Q_OVERFLOW = 0x20, 0x40000000, 0x4000
