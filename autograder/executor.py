@@ -27,6 +27,7 @@ import signal
 import tempfile
 import time
 
+import nbformat
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import ensure_async, run_sync
 from nbformat import NotebookNode
@@ -61,6 +62,9 @@ class GuardedExecute(Execute):
     iopub_timeout = Integer(
         10, help="Seconds a cell's output may lag its reply; also how long an interrupted cell has to stop"
     ).tag(config=True)
+    source_directory = Unicode(
+        "", help="Folder of source notebooks (<folder>/<assignment>/<notebook>.ipynb); default: the course's"
+    ).tag(config=True)
     trusted_modules = List(
         Unicode(),
         list(trusted.TRUSTED_MODULES),
@@ -84,11 +88,15 @@ class GuardedExecute(Execute):
         self._cell_output = 0
         self._output_truncated = False
         self._deadline = time.monotonic() + self.notebook_timeout
-        self._names = trusted.course_imports(nb, self.trusted_modules)
+        self._source = self._source_notebook(resources)
+        if self._source is None:
+            self.log.warning("no source notebook found: names that locked cells assign resolve in the student's kernel")
+        source_nb = _read_notebook(self._source) if self._source else None
+        self._names = trusted.course_imports(source_nb or nb, self.trusted_modules)
         self._trusted_cpu = None
-        try:  # imports the course's modules (TensorFlow) while the kernel starts; answered before the first test
+        try:  # imports the course's modules (TensorFlow) and runs the locked set-up cells while the kernel starts
             process = trusted.shared_process()
-            process.send({"op": "prepare", "preset": self._names})
+            process.send({"op": "prepare", "preset": self._names, "notebook": self._source})
             self._trusted_cpu = process.cpu_seconds()
         except OSError as error:
             self.log.error("trusted test process did not start: %s", error)
@@ -153,6 +161,36 @@ class GuardedExecute(Execute):
 
     # ---------------------------------------------------------------------------------- test cells
 
+    def _source_notebook(self, resources) -> str | None:
+        """The lab's SOURCE notebook (never the submission): its locked cells are run in the trusted process.
+
+        ``source_directory`` or else the course's (``CourseDirectory.root``/``source_directory``, as both grading
+        paths set it) and ``SkipDemoCells.source_directory``."""
+        info = (resources or {}).get("nbgrader", {})
+        assignment, notebook = info.get("assignment"), info.get("notebook")
+        if not assignment or not notebook:
+            return None
+        folders = [self.source_directory]
+        course = self.config.get("CourseDirectory", {})
+        if course.get("source_directory"):
+            folders.append(os.path.join(course.get("root") or os.getcwd(), course["source_directory"]))
+        folders.append(self.config.get("SkipDemoCells", {}).get("source_directory", ""))
+        for folder in filter(None, folders):
+            path = os.path.join(folder, assignment, f"{notebook}.ipynb")
+            if os.path.isfile(path):
+                return os.path.realpath(path)
+        return None
+
+    def _log_locked(self, summary: dict | None) -> None:
+        if not summary:
+            return
+        if summary.get("failed"):
+            self.log.error("locked cells that failed in the trusted process (their names resolve in the student's "
+                           "kernel): %s", summary["failed"])  # fmt: skip
+        self.log.info("trusted process: %d locked cells run (%s), %.2f CPU s; names bound for the tests: %s",
+                      len(summary.get("computed", [])), "cached" if summary.get("cached") else "computed",
+                      summary.get("seconds", 0.0), ", ".join(summary.get("names", [])) or "none")  # fmt: skip
+
     def _channel_dir(self) -> str:
         """Where the channel's socket goes: the kernel's private socket folder (bound into the sandbox)."""
         folder = getattr(self.km, "socket_dir", None)
@@ -168,20 +206,22 @@ class GuardedExecute(Execute):
         folder = self._channel_dir()
         token = secrets.token_hex(16)
         request = {"op": "run", "source": cell.source, "socket": os.path.join(folder, f"test-{index}.sock"),
-                   "token": token, "timeout": self.timeout, "preset": self._names, "shared_root": folder}  # fmt: skip
+                   "token": token, "timeout": self.timeout, "preset": self._names, "shared_root": folder,
+                   "notebook": self._source, "grade_id": _grade_id(cell)}  # fmt: skip
         result = None
         try:
             process = trusted.shared_process()
             process.send(request)
             answer = process.read(300)
             while answer is not None and "ready" in answer:  # the notebook's prepare request
+                self._log_locked(answer.get("locked"))
                 answer = process.read(300)
         except (OSError, EOFError) as error:
             answer = {"error": ["TrustedProcessError", str(error)]}
         if answer != {"listening": True}:
             trusted.discard_shared_process()
             detail = (answer or {}).get("error") or ["TrustedProcessError", "no answer"]
-            self.log.error("trusted test process failed on %s: %s", utils.get_grade_id(cell), detail)
+            self.log.error("trusted test process failed on %s: %s", _grade_id(cell), detail)
             cell.outputs.append(_error("GradingError", f"the grader could not run this test ({detail[1]})"))
             return
         message_id = self.kc.execute(trusted.serve_line(request["socket"], token), store_history=False,
@@ -358,6 +398,17 @@ def _message_size(msg: dict) -> int:
     except (TypeError, ValueError):
         size = len(str(msg.get("content", ""))) + len(str(msg.get("metadata", "")))
     return size + sum(len(buffer) for buffer in msg.get("buffers") or [])
+
+
+def _grade_id(cell: NotebookNode) -> str | None:
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def _read_notebook(path: str) -> NotebookNode | None:
+    try:
+        return nbformat.read(path, as_version=4)
+    except (OSError, ValueError):
+        return None
 
 
 def _error(name: str, message: str) -> NotebookNode:

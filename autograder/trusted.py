@@ -24,6 +24,8 @@ from __future__ import annotations
 import ast
 import builtins
 import contextlib
+import copy
+import hashlib
 import importlib
 import io
 import json
@@ -38,7 +40,7 @@ import tempfile
 import time
 import traceback
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from autograder.channel import Channel, ChannelError, StudentError, connect
@@ -134,15 +136,21 @@ def resolve_imports(preset: dict[str, str]) -> dict[str, Any]:
 
 
 class StudentNames(dict):
-    """A test cell's globals: its own names, the course's imports, builtins, then the student's kernel."""
+    """A test cell's globals: its own names, the course's imports, the values of the locked cells computed here
+    (``LockedValues``; each cell gets its own copy), builtins, then the student's kernel."""
 
-    def __init__(self, channel: Channel | None, trusted: dict[str, Any]) -> None:
+    def __init__(self, channel: Channel | None, trusted: dict[str, Any], locked: dict[str, Any] | None = None) -> None:
         super().__init__(trusted)
         self["__builtins__"] = builtins
         self["__name__"] = "__main__"
         self.channel = channel
+        self.locked = locked or {}
 
     def __missing__(self, name: str) -> Any:
+        if name in self.locked:
+            value = copy.deepcopy(self.locked[name])  # a test that changes it in place changes only its own copy
+            self[name] = value
+            return value
         if self.channel is None or name in builtins.__dict__ or name.startswith("__"):
             raise KeyError(name)
         try:
@@ -153,16 +161,475 @@ class StudentNames(dict):
         return value
 
 
+# ---------------------------------------------------------------------------- names the locked cells assign
+#
+# A locked set-up cell of the SOURCE notebook (``env = setup_lab(...)``, ``train_samples = ...``, constants,
+# reference data) whose free names are all course imports or names that earlier such cells assign does not depend
+# on the student's work: it is run here, in the trusted process, and the data it assigns (plain data, NumPy arrays,
+# paths, the course's frozen dataclasses such as ``Sample`` and ``LabEnvironment``) is what a test cell sees under
+# those names, however the student rebinds or changes them. Names whose last assignment before a test cell is
+# the student's work (a solution cell, or a locked cell that reads a student name, e.g. one that trains the
+# student's model) and values that are not data (functions, models, generators: they live where the student's
+# objects live) keep resolving in the student's kernel.
+
+LOCKED_TIMEOUT_S = 300  # seconds for all of a lab's locked cells here (they load data; a lab needs a few seconds)
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp,
+           ast.GeneratorExp)  # fmt: skip
+
+
+def _bound(nodes: list) -> set[str]:
+    """Names a list of statements (or targets) binds in its own scope (nested functions and classes: their name)."""
+    names: set[str] = set()
+    stack = list(nodes)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+            continue
+        if isinstance(node, _SCOPES):
+            continue
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names if alias.name != "*")
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
+            names.add(node.name)
+        stack.extend(ast.iter_child_nodes(node))
+    return names
+
+
+def _reads(node: ast.AST, local: frozenset[str] = frozenset()) -> set[str]:
+    """Global names ``node`` reads (names local to the functions, lambdas and comprehensions inside it excluded)."""
+    found: set[str] = set()
+    if isinstance(node, ast.Name):
+        if isinstance(node.ctx, ast.Load) and node.id not in local:
+            found.add(node.id)
+        return found
+    if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name) and node.target.id not in local:
+        found.add(node.target.id)  # x += 1 reads x
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        arguments = node.args
+        for part in [*arguments.defaults, *[d for d in arguments.kw_defaults if d is not None],
+                     *getattr(node, "decorator_list", [])]:  # fmt: skip
+            found |= _reads(part, local)
+        params = {a.arg for a in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]}
+        params |= {a.arg for a in (arguments.vararg, arguments.kwarg) if a is not None}
+        body = node.body if isinstance(node.body, list) else [node.body]
+        declared = {name for n in body for sub in ast.walk(n) if isinstance(sub, ast.Global) for name in sub.names}
+        inner = frozenset(local | params | (_bound(body) - declared))
+        for statement in body:
+            found |= _reads(statement, inner)
+        return found
+    if isinstance(node, ast.ClassDef):
+        for part in [*node.bases, *[k.value for k in node.keywords], *node.decorator_list]:
+            found |= _reads(part, local)
+        inner = frozenset(local | _bound(node.body))
+        for statement in node.body:
+            found |= _reads(statement, inner)
+        return found
+    if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+        inner = frozenset(local | _bound([generator.target for generator in node.generators]))
+        found |= _reads(node.generators[0].iter, local)
+        for child in ast.iter_child_nodes(node):
+            if child is not node.generators[0]:
+                found |= _reads(child, inner)
+        found |= _reads(node.generators[0].target, inner) | {
+            name for condition in node.generators[0].ifs for name in _reads(condition, inner)
+        }
+        return found
+    for child in ast.iter_child_nodes(node):
+        found |= _reads(child, local)
+    return found
+
+
+def _sequence(statements: list, bound: set[str], reads: set[str]) -> None:
+    """Free names of statements run in order: a name counts when it is read before the statements bind it."""
+    for statement in statements:
+        if isinstance(statement, (ast.For, ast.AsyncFor)):
+            reads |= _reads(statement.iter) - bound
+            bound |= _bound([statement.target])
+            _sequence(statement.body, bound, reads)
+            _sequence(statement.orelse, bound, reads)
+        elif isinstance(statement, (ast.If, ast.While)):
+            reads |= _reads(statement.test) - bound
+            _sequence(statement.body, bound, reads)
+            _sequence(statement.orelse, bound, reads)
+        elif isinstance(statement, (ast.With, ast.AsyncWith)):
+            for item in statement.items:
+                reads |= _reads(item.context_expr) - bound
+                if item.optional_vars is not None:
+                    bound |= _bound([item.optional_vars])
+            _sequence(statement.body, bound, reads)
+        elif isinstance(statement, ast.Try):
+            _sequence(statement.body, bound, reads)
+            for handler in statement.handlers:
+                if handler.type is not None:
+                    reads |= _reads(handler.type) - bound
+                if handler.name:
+                    bound.add(handler.name)
+                _sequence(handler.body, bound, reads)
+            _sequence(statement.orelse, bound, reads)
+            _sequence(statement.finalbody, bound, reads)
+        elif isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            outside = [*statement.decorator_list]  # evaluated when defined; the body when called (cell_names)
+            if isinstance(statement, ast.ClassDef):
+                outside += [*statement.bases, *[keyword.value for keyword in statement.keywords]]
+            else:
+                outside += [*statement.args.defaults, *[d for d in statement.args.kw_defaults if d is not None]]
+            for part in outside:
+                reads |= _reads(part) - bound
+            bound.add(statement.name)
+        else:
+            reads |= _reads(statement) - bound
+            bound |= _bound([statement])
+
+
+def cell_names(source: str) -> tuple[set[str], set[str]] | None:
+    """(names the cell assigns at the top level, global names it reads before assigning them); None if unparsable.
+
+    Names read inside the functions a cell defines count too (as of when they are called: the cell's own names
+    excluded). An approximation on the safe side: a name read through ``globals()`` or ``eval`` is not seen, which
+    is why a locked cell runs here without any access to the student's names (it fails instead).
+    """
+    try:
+        tree = ast.parse(_without_magics(source))
+    except SyntaxError:
+        return None
+    assigned = _bound(tree.body)
+    reads: set[str] = set()
+    _sequence(tree.body, set(), reads)
+    for statement in tree.body:  # definitions: their bodies run later, when the cell's own names exist
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            reads |= _reads(statement) - assigned
+    return assigned, reads - set(builtins.__dict__)
+
+
+def _cell_role(cell, demos: set[str]) -> str:
+    """'test', 'demo' (skipped when grading), 'locked' (course code) or 'student' (the student may change it)."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    if meta.get("solution"):
+        return "student"
+    if meta.get("grade"):
+        return "test"
+    if meta.get("grade_id") in demos and meta.get("locked"):
+        return "demo"
+    return "locked" if meta.get("locked") else "student"
+
+
+def is_data(value: Any, depth: int = 0) -> bool:
+    """Plain data a locked cell assigns (numbers, strings, arrays, paths, containers and the course's frozen
+    dataclasses of these): bound in the test namespace. Functions, models and generators are not."""
+    if depth > 32:
+        return False
+    if value is None or type(value) in (bool, int, float, complex, str, bytes):
+        return True
+    if isinstance(value, np_generic()):
+        return True
+    if type(value).__name__ == "ndarray" and type(value).__module__ == "numpy":
+        return value.dtype.kind in "biufcUS" and value.dtype.fields is None
+    if isinstance(value, PurePath):
+        return True
+    if type(value) in (list, tuple, set, frozenset):
+        return all(is_data(item, depth + 1) for item in value)
+    if type(value) is dict:
+        return all(is_data(k, depth + 1) and is_data(v, depth + 1) for k, v in value.items())
+    cls = type(value)
+    params = getattr(cls, "__dataclass_params__", None)
+    if params is not None and params.frozen and (cls.__module__ or "").split(".")[0] == "course_utils":
+        return all(is_data(getattr(value, name), depth + 1) for name in cls.__dataclass_fields__)
+    return False
+
+
+def np_generic() -> tuple[type, ...]:
+    numpy = sys.modules.get("numpy")
+    return (numpy.generic,) if numpy is not None else ()
+
+
+@dataclass
+class LockedValues:
+    """The data that the source notebook's locked cells assign, computed in this process; per test cell, the names
+    it sees from here (``for_test(grade_id)``)."""
+
+    source: str = ""
+    bindings: dict[str, dict[str, Any]] = None  # test grade_id -> name -> value
+    computed: list[str] = None  # locked cells run here (grade_id or index)
+    failed: dict[str, str] = None  # locked cells that raised here -> why (their names resolve in the kernel)
+    seconds: float = 0.0
+    cached: bool = False
+
+    def for_test(self, grade_id: str | None) -> dict[str, Any]:
+        return dict((self.bindings or {}).get(grade_id or "", {}))
+
+    def summary(self) -> dict:
+        names = sorted({name for names in (self.bindings or {}).values() for name in names})
+        return {"names": names, "computed": list(self.computed or []), "failed": dict(self.failed or {}),
+                "seconds": round(self.seconds, 3), "cached": self.cached}  # fmt: skip
+
+
+def plan_locked_cells(nb, preset: dict[str, str]) -> tuple[list[tuple[int, str, set, set]], dict, dict]:
+    """Which locked cells can run here and which names each test cell reads from them.
+
+    Returns (cells: [(index, label, assigned, depends-on-cell-indices)] of the locked cells to run, in order;
+    tests: grade_id -> {name: index of the cell whose value it sees}; dropped: index -> names that a cell which
+    does not run here assigns, in order).
+    """
+    demos = {
+        cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        for cell in nb.cells
+        if cell.cell_type == "code" and "demo" in cell.get("metadata", {}).get("tags", [])
+    }
+    origin: dict[str, int | None] = {}  # name -> index of the locked cell that last assigned it; None: the student
+    runnable: dict[int, tuple[str, set, set]] = {}
+    tests: dict[str, dict[str, int]] = {}
+    dropped: dict[int, set[str]] = {}
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        role = _cell_role(cell, demos)
+        names = cell_names(cell.source)
+        if role == "demo":
+            continue  # not run when graded: assigns nothing
+        if role == "test":
+            grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            if names is not None and grade_id:
+                tests[grade_id] = {n: origin[n] for n in names[1] if origin.get(n) is not None and n not in preset}
+            continue
+        if names is None:  # cannot tell what it assigns: trust nothing that it may have changed
+            origin = {name: None for name in origin}
+            continue
+        assigned, reads = names
+        if role == "locked" and all(origin.get(name) is not None for name in reads):
+            label = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or f"cell {index}"
+            runnable[index] = (label, assigned, {origin[name] for name in reads})
+            origin.update(dict.fromkeys(assigned, index))
+        else:
+            dropped[index] = assigned
+            origin.update(dict.fromkeys(assigned, None))
+    needed = {index for reads in tests.values() for index in reads.values()}
+    for index in sorted(runnable, reverse=True):  # the cells that the needed ones read from, transitively
+        if index in needed:
+            needed |= runnable[index][2]
+    cells = [(index, *runnable[index]) for index in sorted(needed) if index in runnable]
+    dropped.update({index: runnable[index][1] for index in runnable if index not in needed})
+    return cells, tests, dropped
+
+
+@contextlib.contextmanager
+def _process_state_kept(folder: str | None):
+    """Run course set-up code here without changing what later test cells compute: the global random states
+    (Python, NumPy, TensorFlow, Keras), TensorFlow's op determinism, warning filters, log levels, environment
+    variables and the working directory are put back afterwards."""
+    import logging
+    import random
+    import warnings
+
+    numpy = sys.modules.get("numpy")
+    saved_random, saved_numpy = random.getstate(), numpy.random.get_state() if numpy else None
+    saved_filters, saved_env, saved_cwd = list(warnings.filters), dict(os.environ), os.getcwd()
+    saved_levels = {name: logging.getLogger(name).level for name in ("tensorflow", "absl", "keras", "")}
+    tf_state = _tf_state()
+    try:
+        os.environ.setdefault("COURSE_DATA_DIR", _data_root())  # as the sandboxed kernel gets it
+        if folder:
+            os.chdir(folder)
+        yield
+    finally:
+        os.chdir(saved_cwd)
+        for name in set(os.environ) - set(saved_env):
+            del os.environ[name]
+        for name, value in saved_env.items():
+            if os.environ.get(name) != value:
+                os.environ[name] = value
+        warnings.filters[:] = saved_filters
+        mutated = getattr(warnings, "_filters_mutated", None)
+        if mutated is not None:
+            mutated()
+        for name, level in saved_levels.items():
+            logging.getLogger(name).setLevel(level)
+        random.setstate(saved_random)
+        if numpy is not None:
+            numpy.random.set_state(saved_numpy)
+        _tf_restore(tf_state)
+        pyplot = sys.modules.get("matplotlib.pyplot")
+        if pyplot is not None:
+            pyplot.close("all")
+
+
+def _data_root() -> str:
+    try:
+        from course_utils import data
+
+        return str(data.data_root().resolve())
+    except Exception:  # noqa: BLE001 - no course package: nothing to mirror
+        return ""
+
+
+def _tf_state() -> dict:
+    state: dict[str, Any] = {}
+    if "tensorflow" not in sys.modules:
+        return state
+    try:
+        from tensorflow.python.eager import context
+        from tensorflow.python.framework import config
+
+        ctx = context.context()
+        rng = getattr(ctx, "_rng", None)
+        state.update(ctx=ctx, seed=ctx._seed, rng=rng, rng_state=rng.getstate() if rng is not None else None,
+                     determinism=config.is_op_determinism_enabled())  # fmt: skip
+        from keras.src.backend.common import global_state
+        from keras.src.random import seed_generator
+        from keras.src.utils import rng_utils
+
+        state["keras"] = {
+            key: global_state.get_global_attribute(key)
+            for key in (rng_utils.GLOBAL_RANDOM_SEED, seed_generator.GLOBAL_SEED_GENERATOR)
+        }
+    except Exception:  # noqa: BLE001 - another TensorFlow/Keras: keep what was saved
+        pass
+    return state
+
+
+def _tf_restore(state: dict) -> None:
+    if not state:
+        return
+    try:
+        from tensorflow.python.framework import config
+
+        ctx = state["ctx"]
+        if ctx._seed != state["seed"] or ctx._rng is not state["rng"]:
+            ctx._seed, ctx._rng = state["seed"], state["rng"]
+            if ctx._context_handle is not None:  # kernels cached under the other seed
+                from tensorflow.python import pywrap_tfe
+
+                pywrap_tfe.TFE_ContextClearCaches(ctx._context_handle)
+        if state["rng"] is not None:
+            state["rng"].setstate(state["rng_state"])
+        if config.is_op_determinism_enabled() != state["determinism"]:
+            (config.enable_op_determinism if state["determinism"] else config.disable_op_determinism)()
+        from keras.src.backend.common import global_state
+
+        for key, value in state.get("keras", {}).items():
+            global_state.set_global_attribute(key, value)
+    except Exception:  # noqa: BLE001
+        pass
+
+
+_LOCKED_CACHE: dict[str, LockedValues] = {}
+_LOCKED_FAILED: dict[str, LockedValues] = {}  # source notebook -> why its locked values could not be computed
+
+
+def locked_values(source_path: str | os.PathLike, preset: dict[str, str] | None = None,
+                  timeout: float = LOCKED_TIMEOUT_S) -> LockedValues:  # fmt: skip
+    """Run the source notebook's trusted-computable locked cells here (once per notebook, data set and process:
+    they are deterministic, seeded by the lab's one seed) and return what each test cell sees from them.
+
+    A cell that raises (or runs past ``timeout`` in total) binds nothing here: its names, and those of the cells
+    that read them, resolve in the student's kernel as before.
+    """
+    import nbformat
+
+    path = Path(source_path)
+    raw = path.read_bytes()
+    key = json.dumps([str(path.resolve()), hashlib.sha256(raw).hexdigest(), os.environ.get("COURSE_DATASET", ""),
+                      os.environ.get("COURSE_DATA_DIR", ""), preset], sort_keys=True, default=str)  # fmt: skip
+    if key in _LOCKED_CACHE:
+        found = _LOCKED_CACHE[key]
+        return LockedValues(found.source, found.bindings, found.computed, found.failed, 0.0, True)
+    started = time.process_time()
+    nb = nbformat.reads(raw.decode(), as_version=4)
+    preset = course_imports(nb) if preset is None else preset
+    cells, tests, dropped = plan_locked_cells(nb, preset)
+    values: dict[int, dict[str, Any]] = {}
+    failed: dict[str, str] = {}
+    computed: list[str] = []
+    deadline = time.monotonic() + timeout
+    order = sorted([(index, "run", cell) for index, *cell in cells] + [(i, "drop", n) for i, n in dropped.items()])
+    with _process_state_kept(str(path.parent)):
+        namespace: dict[str, Any] = {"__builtins__": builtins, "__name__": "__main__", **resolve_imports(preset)}
+        for index, action, detail in order:
+            if action == "drop":  # the student's (or not run here): later cells must not see an older value
+                for name in detail:
+                    namespace.pop(name, None)
+                continue
+            label, assigned, depends = detail
+            if any(dep not in values for dep in depends):
+                failed[label] = "it reads a name that a locked cell which failed here assigns"
+            elif time.monotonic() > deadline:
+                failed[label] = f"the locked cells ran longer than {timeout:g} s here"
+            else:
+                error = _run_locked(nb.cells[index].source, namespace)
+                if error is None:
+                    computed.append(label)
+                    values[index] = {
+                        name: copy.deepcopy(namespace[name])
+                        for name in assigned
+                        if name in namespace and is_data(namespace[name])
+                    }
+                    continue
+                failed[label] = error
+            for name in assigned:
+                namespace.pop(name, None)
+    bindings = {
+        test: {name: values[index][name] for name, index in reads.items() if name in values.get(index, {})}
+        for test, reads in tests.items()
+    }
+    result = LockedValues(str(path), bindings, computed, failed, time.process_time() - started, False)
+    _freeze(result)
+    while len(_LOCKED_CACHE) >= 4:  # a worker grades a few labs at most
+        _LOCKED_CACHE.pop(next(iter(_LOCKED_CACHE)))
+    _LOCKED_CACHE[key] = result
+    return result
+
+
+def _run_locked(source: str, namespace: dict) -> str | None:
+    """Run one locked cell in ``namespace``; None, or why it failed. Its output is discarded."""
+    sink = io.StringIO()
+    try:
+        code = compile(_without_magics(source), "<locked cell>", "exec")
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            exec(code, namespace, namespace)  # noqa: S102 - the course's own locked cell, from the source notebook
+    except Exception as error:  # noqa: BLE001 - report; its names stay the student's
+        return f"{type(error).__name__}: {_safe_str(error)}"[:500]
+    return None
+
+
+def _freeze(result: LockedValues) -> None:
+    """Arrays kept for later submissions cannot be changed in place (each test cell gets its own copy anyway)."""
+    seen = set()
+    for names in (result.bindings or {}).values():
+        for value in names.values():
+            for item in _walk_data(value):
+                if id(item) not in seen and type(item).__name__ == "ndarray":
+                    seen.add(id(item))
+                    item.flags.writeable = False
+
+
+def _walk_data(value: Any):
+    yield value
+    if type(value) in (list, tuple, set, frozenset):
+        for item in value:
+            yield from _walk_data(item)
+    elif type(value) is dict:
+        for item in value.values():
+            yield from _walk_data(item)
+
+
 # ---------------------------------------------------------------------------------------------- running
 
 
-def execute(source: str, channel: Channel | None, trusted: dict[str, Any], shared_root: str | None) -> CellResult:
-    """Run ``source`` with the student's names behind ``channel``; capture its output and its error."""
+def execute(source: str, channel: Channel | None, trusted: dict[str, Any], shared_root: str | None,
+            locked: dict[str, Any] | None = None) -> CellResult:  # fmt: skip
+    """Run ``source`` with the student's names behind ``channel``; capture its output and its error.
+
+    ``locked``: name -> value that the locked cells assign (``LockedValues.for_test``), seen instead of the student's.
+    """
     from course_utils import checks
 
     stdout, stderr = io.StringIO(), io.StringIO()
     result = CellResult()
-    namespace = StudentNames(channel, trusted)
+    namespace = StudentNames(channel, trusted, locked)
     try:
         code = compile(_without_magics(source), "<test cell>", "exec")
         with checks.grading_session(channel, shared_root):
@@ -208,7 +675,7 @@ def listen(path: str) -> socket.socket:
 
 
 def serve_cell(listener: socket.socket, token: str, source: str, trusted: dict, timeout: float,
-               shared_root: str | None) -> CellResult:  # fmt: skip
+               shared_root: str | None, locked: dict | None = None) -> CellResult:  # fmt: skip
     """Accept the student side's connection, run the cell against it, tell it we are done."""
     deadline = time.monotonic() + timeout
     try:
@@ -217,7 +684,7 @@ def serve_cell(listener: socket.socket, token: str, source: str, trusted: dict, 
         return CellResult(error=("GradingChannelError", str(error)))
     channel.deadline = deadline
     try:
-        return execute(source, channel, trusted, shared_root)
+        return execute(source, channel, trusted, shared_root, locked)
     finally:
         channel.close()
 
@@ -226,28 +693,32 @@ class TestCellRunner:
     """Run graded test cells in this process against a live kernel (a started jupyter_client blocking client).
 
     ``preset``: ``course_imports(notebook)`` (alias -> module or module:attribute), bound from this process's
-    own imports. ``timeout``: seconds per cell (the channel's deadline). The kernel must be idle.
+    own imports. ``locked``: ``locked_values(source notebook)``, the data its locked cells assign (a test cell
+    named by ``grade_id`` sees it). ``timeout``: seconds per cell (the channel's deadline). The kernel must be idle.
     """
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, preset: dict[str, str] | None = None, timeout: float = 300) -> None:
+    def __init__(self, preset: dict[str, str] | None = None, timeout: float = 300,
+                 locked: LockedValues | None = None) -> None:  # fmt: skip
         self.trusted = resolve_imports(preset or {})
         self.timeout = timeout
+        self.locked = locked
 
-    def run(self, source: str, kernel_client) -> tuple[bool, str]:
+    def run(self, source: str, kernel_client, grade_id: str | None = None) -> tuple[bool, str]:
         """(passed, message): the message is the failure's ``Type: message`` ('' when passed)."""
-        result = self.run_cell(source, kernel_client)
+        result = self.run_cell(source, kernel_client, grade_id)
         return result.passed, result.message
 
-    def run_cell(self, source: str, kernel_client) -> CellResult:
+    def run_cell(self, source: str, kernel_client, grade_id: str | None = None) -> CellResult:
         folder = tempfile.mkdtemp(prefix="course-channel-")
         path = os.path.join(folder, "s")
         token = secrets.token_hex(16)
         listener = listen(path)
         try:
             message_id = kernel_client.execute(serve_line(path, token), store_history=False, allow_stdin=False)
-            result = serve_cell(listener, token, source, self.trusted, self.timeout, folder)
+            locked = self.locked.for_test(grade_id) if self.locked is not None else None
+            result = serve_cell(listener, token, source, self.trusted, self.timeout, folder, locked)
             _wait_idle(kernel_client, message_id, 30)
             return result
         finally:
@@ -283,8 +754,9 @@ def _wait_idle(kernel_client, message_id: str, timeout: float) -> None:
 def main() -> None:
     """``python -m autograder.trusted``: JSON requests on stdin, one JSON answer line each on stdout.
 
-    Requests: ``{"op": "prepare", "preset": {...}}`` (import the course's modules once) ->
-    ``{"ready": true}``; ``{"op": "run", "source", "socket", "token", "timeout", "preset", "shared_root"}`` ->
+    Requests: ``{"op": "prepare", "preset": {...}, "notebook": source notebook path}`` (import the course's
+    modules and compute the locked cells' values once, ``locked_values``) -> ``{"ready": true, "locked": summary}``;
+    ``{"op": "run", "source", "socket", "token", "timeout", "preset", "shared_root", "notebook", "grade_id"}`` ->
     ``{"listening": true}`` as soon as the socket is bound (the grader then starts the student side), then the
     ``CellResult`` as a dict.
     """
@@ -311,8 +783,9 @@ def _handle(request: dict, protocol, cache: dict) -> dict:
     if key not in cache:
         cache.clear()
         cache[key] = resolve_imports(request.get("preset", {}))
+    locked = _locked_for(request)
     if request["op"] == "prepare":
-        return {"ready": True}
+        return {"ready": True, "locked": locked.summary() if locked is not None else None}
     listener = listen(request["socket"])
     try:
         protocol.write(json.dumps({"listening": True}) + "\n")
@@ -321,7 +794,8 @@ def _handle(request: dict, protocol, cache: dict) -> dict:
         signal.setitimer(signal.ITIMER_REAL, timeout + 2)
         try:
             result = serve_cell(listener, request["token"], request["source"], dict(cache[key]), timeout,
-                                request.get("shared_root"))  # fmt: skip
+                                request.get("shared_root"),
+                                locked.for_test(request.get("grade_id")) if locked is not None else None)  # fmt: skip
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
     finally:
@@ -333,6 +807,26 @@ def _handle(request: dict, protocol, cache: dict) -> dict:
 
 def _on_alarm(signum, frame) -> None:
     raise KeyboardInterrupt
+
+
+def _locked_for(request: dict) -> LockedValues | None:
+    """The request's source notebook's ``locked_values`` (computed on first use, under a time limit)."""
+    notebook = request.get("notebook")
+    if not notebook:
+        return None
+    if notebook in _LOCKED_FAILED:
+        return _LOCKED_FAILED[notebook]
+    signal.signal(signal.SIGALRM, _on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, LOCKED_TIMEOUT_S + 5)
+    try:
+        return locked_values(notebook, request.get("preset"))
+    except (Exception, KeyboardInterrupt) as error:  # noqa: BLE001 - the names then resolve in the kernel
+        why = "it ran too long" if isinstance(error, KeyboardInterrupt) else f"{type(error).__name__}: {error}"
+        failed = LockedValues(str(notebook), {}, [], {"*": _safe_str(why)[:500]})
+        _LOCKED_FAILED[notebook] = failed  # not again for every test cell
+        return failed
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 class TrustedProcess:

@@ -1,19 +1,32 @@
 """Test cells run in the trusted process against a live kernel (autograder.trusted.TestCellRunner), without
 TensorFlow: names resolve through the channel, the student's names cannot shadow the test's, output printed by
-student code never becomes the test's, and checks observe file opens from outside (inotify)."""
+student code never becomes the test's, and checks observe file opens from outside (inotify).
+
+Names that the source notebook's locked set-up cells assign (``env``, ``values``, ``clouds``, reference data) are
+computed in the trusted process (``locked_values``): which ones, for every lab; and, graded end to end on the
+fixture lab and on lab 2, a student who rebinds them gains nothing and loses nothing."""
 
 from __future__ import annotations
 
 import os
 import sys
 import textwrap
+from pathlib import Path
 
 import nbformat
 import numpy as np
 import pytest
 from jupyter_client.manager import start_new_kernel
 
-from autograder.trusted import CellResult, TestCellRunner, course_imports, execute
+from autograder.trusted import (
+    CellResult,
+    TestCellRunner,
+    cell_names,
+    course_imports,
+    execute,
+    locked_values,
+    plan_locked_cells,
+)
 from course_utils import checks
 
 SETUP = "import numpy as np\nfrom course_utils import checks\nfrom course_utils.checks import check_close\n"
@@ -148,3 +161,171 @@ def test_live_model_refuses_classes_outside_keras():
                     {"module": "course_utils.data", "class_name": "Sample", "registered_name": None}):  # fmt: skip
         with pytest.raises(checks.CheckFailed, match="cannot rebuild"):
             checks.check_rebuildable({"module": "keras", "class_name": "Sequential", "config": {"layers": [student]}})
+
+
+# ------------------------------------------------------------------- names that locked cells assign
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURE_LAB = "lab0_grading"
+FIXTURE_SOLUTIONS = REPO / "tests" / "fixtures" / "autograder" / "solutions"
+REAL_LAB = "lab2_functional"
+#: per lab, names that a test cell sees from the trusted process (a subset: the ones hidden tests rely on)
+LOCKED_NAMES = {
+    FIXTURE_SOLUTIONS / FIXTURE_LAB / f"{FIXTURE_LAB}.ipynb": {"test_mean": {"values"}},
+    REPO / "tests" / "fixtures" / "course" / "solutions" / "lab0_fixture" / "lab0_fixture.ipynb": {
+        "test_scaled": {"values"}  # not `result`: its locked cell calls the student's scaled()
+    },
+    REPO / "solutions" / "lab1_sequence" / "lab1_sequence.ipynb": {
+        "test_find_samples": {"env"},  # not train_samples: the student's find_samples makes it
+        "test_train": {"BATCH_SIZE", "EPOCHS", "SAMPLE_SIZE"},  # not train_part: split from the student's samples
+    },
+    REPO / "solutions" / "lab2_functional" / "lab2_functional.ipynb": {"test_conv_bn": {"N_POINTS", "clouds"}},
+    REPO / "solutions" / "lab3_regularization" / "lab3_regularization.ipynb": {
+        "test_early_stopping": {"x_train", "x_val", "train_labels", "val_labels"},  # not stopped_model (trained)
+        "test_forward_statistics": {"x_deep", "he_weights", "small_weights"},  # not relu: a function
+    },
+    REPO / "solutions" / "lab4_pointnet" / "lab4_pointnet.ipynb": {
+        "test_new_accuracy": {"EMBED_POINTS", "x_new_test"},  # not transfer_model: built by the student's code
+        "test_no_leakage": {"y_new_test", "y_new_train"},
+    },
+}
+
+
+@pytest.mark.parametrize("path", list(LOCKED_NAMES), ids=lambda path: path.stem)
+def test_locked_cells_that_need_no_student_code_run_in_the_trusted_process(path):
+    notebook = nbformat.read(path, as_version=4)
+    cells, _, _ = plan_locked_cells(notebook, course_imports(notebook))
+    values = locked_values(path)
+    assert not values.failed, values.failed
+    for test, names in LOCKED_NAMES[path].items():
+        assert set(values.for_test(test)) == names, (test, sorted(values.for_test(test)))
+    solution_ids = {cell.metadata.get("nbgrader", {}).get("grade_id") for cell in notebook.cells
+                    if cell.metadata.get("nbgrader", {}).get("solution")}  # fmt: skip
+    assert not {label for _, label, _, _ in cells} & solution_ids, "a solution cell never runs in the trusted process"
+
+
+def test_cell_names_reads_before_assignment_only():
+    assigned, reads = cell_names("for i in range(3):\n    total = i\nx = x + y\ndef f(a):\n    return a + z + x\n")
+    assert assigned == {"i", "total", "x", "f"}
+    assert reads == {"x", "y", "z"}  # x is read before the cell assigns it; i, a and f are the cell's own
+    assert cell_names("%matplotlib inline\nn = 3\n") == ({"n"}, set())
+    assert cell_names("def broken(:\n") is None
+
+
+def test_a_locked_value_shadows_the_students_and_each_cell_gets_a_copy():
+    locked = {"values": [1, 2], "reference": np.arange(3)}
+    first = execute("values.append(3)\nreference[0] = 9\nassert values == [1, 2, 3]", None, {}, None, locked)
+    assert first.passed, first.message
+    second = execute("assert values == [1, 2] and reference[0] == 0", None, {}, None, locked)
+    assert second.passed, second.message
+
+
+def test_locked_cells_keep_the_processes_random_state(tmp_path):
+    import random
+
+    path = tmp_path / "lab" / "lab.ipynb"
+    path.parent.mkdir()
+    notebook = nbformat.v4.new_notebook()
+    for grade_id, source, meta in [
+        ("setup", "import random\nimport numpy as np\nrandom.seed(1)\nnp.random.seed(1)\nSEED = 7\n"
+                  "table = np.random.default_rng(SEED).normal(size=3)\nnoise = np.random.normal(size=2)\n"
+                  "folder = __import__('os').getcwd()\n", {"locked": True}),
+        ("answer", "def f(x):\n    return x\n", {"solution": True}),
+        ("test_f", "assert f(1) == 1\nprint(table, noise, folder, SEED)\n", {"grade": True, "points": 1}),
+    ]:  # fmt: skip
+        cell = nbformat.v4.new_code_cell(source)
+        cell.metadata["nbgrader"] = {"grade_id": grade_id, "solution": False, "grade": False, "locked": False, **meta}
+        notebook.cells.append(cell)
+    nbformat.write(notebook, path)
+    numpy_state, python_state, cwd = np.random.get_state()[1].copy(), random.getstate(), os.getcwd()
+    values = locked_values(path)
+    assert np.array_equal(np.random.get_state()[1], numpy_state) and random.getstate() == python_state
+    assert os.getcwd() == cwd
+    seen = values.for_test("test_f")
+    assert sorted(seen) == ["SEED", "folder", "noise", "table"] and seen["folder"] == str(path.parent)
+    np.testing.assert_array_equal(seen["table"], np.random.default_rng(7).normal(size=3))
+    assert locked_values(path).cached and not values.failed
+
+
+# --------------------------------------------------------- attacks: rebinding what the locked cells assigned
+
+
+def _with_code(blob: bytes, code: str, cell: str = "last") -> bytes:
+    """The notebook with ``code`` added to its first or last solution code cell (before an unanswered TODO's
+    ``raise``, so that it runs)."""
+    notebook = nbformat.reads(blob.decode(), as_version=4)
+    cells = [c for c in notebook.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")]
+    target = cells[0] if cell == "first" else cells[-1]
+    if "raise NotImplementedError()" in target.source:
+        target.source = target.source.replace("raise NotImplementedError()", code + "\nraise NotImplementedError()", 1)
+    else:
+        target.source += "\n" + code
+    return nbformat.writes(notebook).encode()
+
+
+FIXTURE_REBOUND = "values = [7.0]  # a hidden test's input, rebound: the mean would be 7, not 2.5\n"
+#: wrong (the middle element, not the mean) yet right for [1, 2, 3], [4.0] and the rebound [1.0, 2.5, 4.0]
+MEDIAN_MEAN = "def mean(values):\n    return values[len(values) // 2]\n\nvalues = [1.0, 2.5, 4.0]\n"
+LAB2_REBOUND = "N_POINTS = 5\nclouds = np.zeros((8, 5, 2), np.float32)  # what the tests feed the student's models\n"
+
+
+@pytest.mark.slow
+@pytest.mark.notebook
+def test_rebinding_locked_names_changes_no_score_on_the_fixture_lab(tmp_path):
+    from autograder import course
+
+    solutions = tmp_path / "solutions"
+    import shutil
+
+    shutil.copytree(FIXTURE_SOLUTIONS, solutions)
+    course.release([FIXTURE_LAB], release_dir=tmp_path / "release", db=tmp_path / "gradebook.db", solutions=solutions)
+    reference = course.reference_submission(FIXTURE_LAB, solutions, tmp_path / "release")
+    blank = (tmp_path / "release" / FIXTURE_LAB / f"{FIXTURE_LAB}.ipynb").read_bytes()
+    answers = nbformat.reads(reference.decode(), as_version=4)
+    for cell in answers.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "mean_function":
+            cell.source = MEDIAN_MEAN
+    students = {
+        "reference_rebound": _with_code(reference, FIXTURE_REBOUND, "first"),
+        "median_rebound": nbformat.writes(answers).encode(),
+        "blank_rebound": _with_code(blank, FIXTURE_REBOUND + "mean = lambda values: 2.5\n", "first"),
+    }
+    folder = tmp_path / "submissions"
+    for student, blob in students.items():
+        (folder / student).mkdir(parents=True)
+        (folder / student / f"{FIXTURE_LAB}.ipynb").write_bytes(blob)
+    log: list[str] = []
+    results = course.grade_batch(FIXTURE_LAB, folder, workers=1, db=tmp_path / "gradebook.db", solutions=solutions,
+                                 config={"Execute.timeout": 30}, log=log.append)  # fmt: skip
+    graded = {result.student: result for result in results}
+    assert set(graded) == set(students), "\n".join(log)
+    full = graded["reference_rebound"]
+    assert full.total == full.max_total == 5, (full.scores, full.messages, full.problems)
+    median = graded["median_rebound"]
+    assert median.scores["test_mean"] == 0 and median.total == 3, (median.scores, median.messages)
+    assert "mean of the lab values" in median.messages["test_mean"]
+    assert graded["blank_rebound"].scores["test_mean"] == 0, graded["blank_rebound"].messages
+
+
+@pytest.mark.slow
+@pytest.mark.notebook
+def test_rebinding_locked_names_changes_no_score_on_a_real_lab(tmp_path):
+    from autograder import course
+
+    reference = course.reference_submission(REAL_LAB)
+    blank = (course.NOTEBOOKS / REAL_LAB / f"{REAL_LAB}.ipynb").read_bytes()
+    students = {"reference_rebound": _with_code(reference, LAB2_REBOUND),
+                "blank_rebound": _with_code(blank, LAB2_REBOUND)}  # fmt: skip
+    folder = tmp_path / "submitted"
+    for student, blob in students.items():
+        (folder / student).mkdir(parents=True)
+        (folder / student / f"{REAL_LAB}.ipynb").write_bytes(blob)
+    log: list[str] = []
+    results = course.grade_labs({REAL_LAB: folder}, workers=1, db=tmp_path / "gradebook.db", log=log.append)
+    graded = {result.student: result for result in results}
+    assert set(graded) == set(students), "\n".join(log)
+    full, blank_result = graded["reference_rebound"], graded["blank_rebound"]
+    autograded = [cell for cell in full.max_scores if cell not in full.ungraded]
+    lost = {cell: full.messages.get(cell) for cell in autograded if full.scores.get(cell, 0) < full.max_scores[cell]}
+    assert autograded and not lost and not full.reason, lost
+    assert sum(blank_result.scores.get(cell, 0) for cell in autograded) == 0, blank_result.scores
