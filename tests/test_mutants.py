@@ -16,6 +16,9 @@ Under pytest-xdist a lab's tests carry ``xdist_group(<lab>)``, so with ``--dist 
 
 from __future__ import annotations
 
+import contextlib
+from dataclasses import dataclass
+
 import pytest
 from notebook_runner import (
     NBVAL_HANDOVER,
@@ -185,30 +188,52 @@ def _check_mutant(kernel: LabKernel, mutant) -> None:
         pytest.fail(str(error), pytrace=False)
     assert mutated != original, f"mutant {name!r}: the edit leaves cell {mutant.cell!r} unchanged"
 
-    try:
-        verdict = _run_mutant(kernel, mutant, mutated, rerun, tests)
-    finally:
-        restore_problem = _restore(kernel, mutant, original, rerun, tests)
-    problems = [text for text in (verdict, restore_problem) if text]
+    with _edited(kernel, mutant, original, mutated, "mutated", rerun, recheck=tests) as edit:
+        if edit.broken:
+            cell_id, result = edit.broken
+            verdict = (
+                f"mutant {name!r} of {kernel.lab}: cell {cell_id!r} raised while setting the mutant up, so its test "
+                f"cells would only see the reference's leftovers. A mutant must run, and be caught by a test cell.\n"
+                f"{result.describe()}"
+            )
+        else:
+            verdict = _uncaught(kernel, mutant, tests)
+    problems = [text for text in (verdict, edit.restore_problem) if text]
     if problems:
         pytest.fail("\n\n".join(problems), pytrace=False)
 
 
-def _run_mutant(kernel: LabKernel, mutant, mutated: str, rerun: dict[str, str], tests: dict[str, str]) -> str:
-    """Set the mutant up and run its test cells; return why it fails the suite ('' when it is caught)."""
+@dataclass
+class Edit:
+    """A mutant or an alternative set up in the kernel: the set-up cell that raised (and its run), if one did;
+    after the ``with`` block, what went wrong while restoring the reference ('' when nothing)."""
+
+    broken: tuple[str, CellRun] | None = None
+    restore_problem: str = ""
+
+
+@contextlib.contextmanager
+def _edited(kernel: LabKernel, record, original: str, edited: str, label: str, rerun: dict[str, str],
+            recheck: dict[str, str]):  # fmt: skip
+    """Run ``edited`` in place of ``record.cell``, then the ``rerun`` cells, stopping at the first that raises;
+    after the block, whatever happened in it, put the reference back (``_restore``; ``recheck``: test cells to run
+    again when they are cheap). The mutant and alternative tests share this set-up and restore."""
+    edit = Edit()
+    try:
+        for cell_id, source in [(record.cell, edited), *rerun.items()]:
+            suffix = f" ({label})" if cell_id == record.cell else ""
+            result = kernel.run(source, f"{record.name}: {cell_id}{suffix}")
+            if result.raised:
+                edit.broken = (cell_id, result)
+                break
+        yield edit
+    finally:
+        edit.restore_problem = _restore(kernel, record, original, rerun, recheck)
+
+
+def _uncaught(kernel: LabKernel, mutant, tests: dict[str, str]) -> str:
+    """Run the mutant's test cells; return why it fails the suite ('' when it is caught)."""
     lab, name = kernel.lab, mutant.name
-    setup = [(mutant.cell, kernel.run(mutated, f"{name}: {mutant.cell} (mutated)"))]
-    for cell_id, source in rerun.items():
-        if setup[-1][1].raised:
-            break
-        setup.append((cell_id, kernel.run(source, f"{name}: {cell_id}")))
-    broken = [(cell_id, result) for cell_id, result in setup if result.raised]
-    if broken:
-        cell_id, result = broken[0]
-        return (
-            f"mutant {name!r} of {lab}: cell {cell_id!r} raised while setting the mutant up, so its test cells would "
-            f"only see the reference's leftovers. A mutant must run, and be caught by a test cell.\n{result.describe()}"
-        )
     survivors = {}
     for cell_id, source in tests.items():
         result = kernel.run(source, f"{name}: {cell_id}")
@@ -287,19 +312,16 @@ def _check_alternative(kernel: LabKernel, alternative) -> None:
     tests = {cell_id: sources[cell_id] for cell_id in kernel.test_cells
              if order.index(cell_id) > after and cell_id in affected}  # fmt: skip
     problems = []
-    try:
-        setup = [(alternative.cell, kernel.run(edited, f"{name}: {alternative.cell} (alternative)"))]
-        setup += [(cell_id, kernel.run(source, f"{name}: {cell_id}")) for cell_id, source in rerun.items()]
-        problems += [f"--- {cell_id} raised:\n{result.describe()}" for cell_id, result in setup if result.raised]
-        if not problems:
+    with _edited(kernel, alternative, original, edited, "alternative", rerun, recheck={}) as edit:
+        if edit.broken:
+            problems.append(f"--- {edit.broken[0]} raised:\n{edit.broken[1].describe()}")
+        else:
             for cell_id, source in tests.items():
                 result = kernel.run(source, f"{name}: {cell_id}")
                 if not result.passed:
                     problems.append(f"--- {cell_id} failed:\n{result.describe()}")
-    finally:
-        restore_problem = _restore(kernel, alternative, original, rerun, {})
-    if restore_problem:
-        problems.append(restore_problem)
+    if edit.restore_problem:
+        problems.append(edit.restore_problem)
     if problems:
         pytest.fail(
             f"alternative {name!r} of {kernel.lab} (cell {alternative.cell!r}: {alternative.why}) loses points:\n"
