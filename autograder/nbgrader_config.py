@@ -32,6 +32,7 @@ from autograder.demo_cells import ShowSkippedDemoCells, SkipDemoCells  # noqa: E
 from autograder.executor import GuardedExecute  # noqa: E402
 from autograder.preprocessors import HideTestTracebacks, StripLogNoise  # noqa: E402
 from autograder.restore_cells import RestoreDeletedCells  # noqa: E402
+from autograder.stock_path import BoundedHTMLExporter, CanaryExporter, after_submission, before_submission  # noqa: E402
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
 
@@ -57,6 +58,18 @@ c.Autograde.autograde_preprocessors = [
     AssignLatePenalties,
     CheckCellMetadata,
 ]
+# The stock CLI gets the batch CLI's guarantees (autograder/stock_path.py): before any submission, each lab's
+# reference answers are graded once in this environment (the canary; nbgrader stops with one `error:` line unless they
+# get full marks), and every step of one submission (copying, reading, sanitizing, executing, saving grades, writing)
+# runs under one wall-clock limit, generate_feedback too. Notebooks are read only as regular files of bounded size.
+c.Autograde.exporter_class = CanaryExporter
+c.GenerateFeedback.exporter_class = BoundedHTMLExporter
+for _converter in (c.Autograde, c.GenerateFeedback):
+    _converter.pre_convert_hook = before_submission
+    _converter.post_convert_hook = after_submission
+c.StockPath.canary = True  # `nbgrader autograde LAB --StockPath.canary=False` skips it
+c.StockPath.autograde_limit_s = 0  # 0: GuardedExecute.notebook_timeout + 300 s per submission
+c.StockPath.feedback_limit_s = 300  # per submission
 # Deadlines (autograder/deadlines.toml): ApplyDueDate writes the lab's due date into the gradebook (and logs an error
 # for a submission without a readable timestamp.txt), AssignLatePenalties applies the course's rule through LatePenalty.
 c.AssignLatePenalties.plugin_class = LatePenalty
