@@ -163,7 +163,8 @@ class RecordTimer:
     def __init__(self):
         self.seconds = 0.0
         self.home = _gradebook_module()
-        self.originals = (self.home._record, self.home.write_csv)
+        self.writer = "record" if hasattr(self.home, "record") else "_record"  # older code: a private name
+        self.originals = (getattr(self.home, self.writer), self.home.write_csv)
 
     def __enter__(self):
         def timed(function):
@@ -176,11 +177,14 @@ class RecordTimer:
 
             return wrapper
 
-        self.home._record, self.home.write_csv = (timed(function) for function in self.originals)
+        timed_record, timed_csv = (timed(function) for function in self.originals)
+        setattr(self.home, self.writer, timed_record)
+        self.home.write_csv = timed_csv
         return self
 
     def __exit__(self, *exc_info):
-        self.home._record, self.home.write_csv = self.originals
+        setattr(self.home, self.writer, self.originals[0])
+        self.home.write_csv = self.originals[1]
 
 
 def _gradebook_module():
