@@ -107,6 +107,115 @@ ALTERNATIVES = [
         why="inputs/outputs given as one-element lists",
         replace=[("keras.Model(inputs=inputs, outputs=outputs,", "keras.Model(inputs=[inputs], outputs=[outputs],")],
     ),
+    # --- TODO 2a: the size feature -------------------------------------------------------------------------------
+    Alternative(
+        name="size_half_log_of_squares",
+        cell="size_feature",
+        why="0.5 log10 of the sum of squares, float64, a new axis added by indexing",
+        replace=[
+            (
+                "    diagonal = np.linalg.norm(extents, axis=1, keepdims=True)\n"
+                "    return np.log10(diagonal).astype(np.float32)\n",
+                "    return 0.5 * np.log10(np.sum(np.square(extents), axis=-1))[:, np.newaxis]\n",
+            )
+        ],
+    ),
+    Alternative(
+        name="size_natural_log_over_log_ten",
+        cell="size_feature",
+        why="ln(diagonal) / ln(10), the diagonal from two hypot calls, reshape(-1, 1)",
+        replace=[
+            (
+                "    diagonal = np.linalg.norm(extents, axis=1, keepdims=True)\n"
+                "    return np.log10(diagonal).astype(np.float32)\n",
+                "    x, y, z = np.asarray(extents, np.float64).T\n"
+                "    return (np.log(np.hypot(np.hypot(x, y), z)) / np.log(10)).reshape(-1, 1)\n",
+            )
+        ],
+    ),
+    Alternative(
+        name="size_math_per_box",
+        cell="size_feature",
+        why="a list comprehension with the math module, one box at a time",
+        replace=[
+            (
+                "    diagonal = np.linalg.norm(extents, axis=1, keepdims=True)\n"
+                "    return np.log10(diagonal).astype(np.float32)\n",
+                "    import math\n\n"
+                "    return np.array([[math.log10(math.sqrt(sum(float(v) ** 2 for v in box)))] for box in extents])\n",
+            )
+        ],
+    ),
+    Alternative(
+        name="size_keras_ops_tensor",
+        cell="size_feature",
+        why="keras.ops on the array, returning a tensor (float32)",
+        replace=[
+            (
+                "    diagonal = np.linalg.norm(extents, axis=1, keepdims=True)\n"
+                "    return np.log10(diagonal).astype(np.float32)\n",
+                "    boxes = keras.ops.convert_to_tensor(extents, dtype='float32')\n"
+                "    return keras.ops.log10(keras.ops.sqrt(keras.ops.sum(boxes * boxes, axis=1, keepdims=True)))\n",
+            )
+        ],
+    ),
+    Alternative(
+        name="size_einsum_log_of_product",
+        cell="size_feature",
+        why="einsum for the squared lengths, log10 of a product split into a sum",
+        replace=[
+            (
+                "    diagonal = np.linalg.norm(extents, axis=1, keepdims=True)\n"
+                "    return np.log10(diagonal).astype(np.float32)\n",
+                "    largest = np.max(extents, axis=1)\n"
+                "    relative = extents / largest[:, None]\n"
+                "    lengths = np.sqrt(np.einsum('ij,ij->i', relative, relative))\n"
+                "    return (np.log10(largest) + np.log10(lengths)).reshape(len(extents), 1)\n",
+            )
+        ],
+    ),
+    Alternative(
+        name="size_tensorflow_float64",
+        cell="size_feature",
+        why="TensorFlow ops in float64, returning a tf.Tensor",
+        replace=[
+            (
+                "    diagonal = np.linalg.norm(extents, axis=1, keepdims=True)\n"
+                "    return np.log10(diagonal).astype(np.float32)\n",
+                "    import tensorflow as tf\n\n"
+                "    boxes = tf.constant(extents, dtype=tf.float64)\n"
+                "    return tf.math.log(tf.norm(boxes, axis=1, keepdims=True)) / np.log(10.0)\n",
+            )
+        ],
+    ),
+    Alternative(
+        name="size_loop_and_vstack",
+        cell="size_feature",
+        why="a loop over the boxes appending rows, np.vstack at the end",
+        replace=[
+            (
+                "    diagonal = np.linalg.norm(extents, axis=1, keepdims=True)\n"
+                "    return np.log10(diagonal).astype(np.float32)\n",
+                "    rows = []\n"
+                "    for width, depth, height in extents:\n"
+                "        rows.append([np.log10((width**2 + depth**2 + height**2) ** 0.5)])\n"
+                "    return np.vstack(rows)\n",
+            )
+        ],
+    ),
+    Alternative(
+        name="size_norm_ord_float64",
+        cell="size_feature",
+        why="np.linalg.norm with ord=2 on a float64 copy, the column added with [:, None]",
+        replace=[
+            (
+                "    diagonal = np.linalg.norm(extents, axis=1, keepdims=True)\n"
+                "    return np.log10(diagonal).astype(np.float32)\n",
+                "    diagonal = np.linalg.norm(np.array(extents, dtype=np.float64), ord=2, axis=1)\n"
+                "    return np.log10(diagonal)[:, None]\n",
+            )
+        ],
+    ),
     # --- TODO 2: the two-view model -----------------------------------------------------------------------------
     Alternative(
         name="losses_as_lists",

@@ -44,6 +44,60 @@ MUTANTS = [
         replace=[('keras.layers.Dense(10, activation="softmax")', 'keras.layers.Dense(10, activation="relu")')],
         caught_by=["test_mlp"],
     ),
+    # --- TODO 2a: the size feature -------------------------------------------------------------------------------
+    Mutant(
+        name="size_natural_log",
+        cell="size_feature",
+        replace=[("np.log10(diagonal)", "np.log(diagonal)")],
+        caught_by=["test_size_feature"],
+    ),
+    Mutant(
+        name="size_no_log",
+        cell="size_feature",
+        replace=[("np.log10(diagonal)", "diagonal")],
+        caught_by=["test_size_feature"],
+    ),
+    Mutant(
+        name="size_log_of_squared_diagonal",
+        cell="size_feature",
+        replace=[("np.linalg.norm(extents, axis=1, keepdims=True)", "np.sum(extents**2, axis=1, keepdims=True)")],
+        caught_by=["test_size_feature"],
+    ),
+    Mutant(
+        name="size_footprint_only",
+        cell="size_feature",
+        replace=[("np.linalg.norm(extents, axis=1,", "np.linalg.norm(extents[:, :2], axis=1,")],
+        caught_by=["test_size_feature"],
+    ),
+    Mutant(
+        name="size_largest_extent",
+        cell="size_feature",
+        replace=[("np.linalg.norm(extents, axis=1, keepdims=True)", "extents.max(axis=1, keepdims=True)")],
+        caught_by=["test_size_feature"],
+    ),
+    Mutant(
+        name="size_standardised_over_the_batch",
+        cell="size_feature",
+        replace=[
+            (
+                "return np.log10(diagonal).astype(np.float32)",
+                "logs = np.log10(diagonal)\n    return ((logs - logs.mean()) / (logs.std() + 1e-8)).astype(np.float32)",
+            )
+        ],
+        caught_by=["test_size_feature"],
+    ),
+    Mutant(
+        name="size_relative_to_the_largest_box",
+        cell="size_feature",
+        replace=[("return np.log10(diagonal)", "return np.log10(diagonal / diagonal.max())")],
+        caught_by=["test_size_feature"],
+    ),
+    Mutant(
+        name="size_one_dimensional",
+        cell="size_feature",
+        replace=[("np.linalg.norm(extents, axis=1, keepdims=True)", "np.linalg.norm(extents, axis=1)")],
+        caught_by=["test_size_feature"],
+    ),
     # --- TODO 2: the two-view model: wiring ---------------------------------------------------------------------
     Mutant(
         name="encoder_not_shared",
