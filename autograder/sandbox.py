@@ -5,9 +5,9 @@ Every student kernel runs as::
     python -m autograder.sandbox --limits ... -- bwrap <namespaces, binds> -- python -m ipykernel_launcher -f ...
 
 - the outer launcher (this module's ``main``) sets the per-process limits that bwrap and the kernel inherit and
-  stays as the kernel's supervisor: it enforces the limits of the whole sandbox (a cgroup v2 where the machine
-  offers one, else by counting: ``autograder.limits``) and kills the kernel's whole process group when the grader
-  dies or a limit is reached (``_supervise``);
+  stays as the kernel's supervisor: it enforces the limits of the whole sandbox (a cgroup, v2 or else v1, where
+  the machine offers one, else by counting: ``autograder.limits``) and kills the kernel's whole process group
+  when the grader dies or a limit is reached (``_supervise``);
 - ``bwrap`` gives the kernel no network (``--unshare-net``: only a private loopback), its own PID/IPC/UTS
   namespaces, a size-limited ``/tmp`` and ``/dev/shm`` (tmpfs), a private ``$HOME``, read-only views of the
   interpreter, the venv, ``course_utils`` and the data set, and one writable folder: a fresh scratch working
@@ -355,8 +355,10 @@ def _supervise(command: list[str], grader_pid: int, limits: Limits, report: str 
     process group (jupyter_client starts it as a session leader), which holds bwrap, bwrap's init and the kernel
     whatever stage their start-up is at.
 
-    Every ``limits.POLL_S`` it checks the whole sandbox (``limits.Watchdog``: its cgroup, or counted processes,
-    memory and CPU time) and kills it when over a limit, writing why to ``report``.
+    Every ``limits.POLL_S`` it checks the whole sandbox (``limits.Watchdog``: its cgroup, v2 or v1, or counted
+    processes, memory and CPU time) and kills it when over a limit, writing why to ``report``. The command's first
+    process joins the cgroup before it execs (the supervisor moves it, then lets it go on through a pipe), so
+    everything the kernel starts is in it; the cgroup is removed when the sandbox ends, or when the grader dies.
     """
     if os.getpgrp() != os.getpid():  # started by hand: never signal the caller's process group
         os.setpgid(0, 0)
@@ -368,24 +370,35 @@ def _supervise(command: list[str], grader_pid: int, limits: Limits, report: str 
         # The grader died while this launcher was starting (before the line above): nobody will ever talk to
         # the kernel, and as an orphan it would outlive the grading run.
         os._exit(70)
+    global _CGROUP
     supervisor = os.getpid()
-    cgroup = sandbox_limits.make_cgroup(limits, f"autograder-sandbox-{supervisor}")
+    cgroup = _CGROUP = sandbox_limits.make_sandbox_cgroup(limits, f"autograder-sandbox-{supervisor}")
+    placed, go = os.pipe()  # the child execs only once the supervisor has put it in the sandbox's cgroup
     child = os.fork()
     if child == 0:
         try:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGHUP, signal.SIG_DFL)
             prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # kept across exec: bwrap dies with its supervisor
-            if os.getppid() != supervisor:
+            os.close(go)
+            if os.getppid() != supervisor or os.read(placed, 1) != b"1":
                 os._exit(70)
-            if cgroup is not None:
-                (cgroup / "cgroup.procs").write_text(str(os.getpid()))
             os.execvp(command[0], command)
         finally:
             os._exit(127)
-    status = _wait_within_limits(child, sandbox_limits.Watchdog(limits, supervisor, cgroup), report)
-    if cgroup is not None:
-        sandbox_limits.remove_cgroup(cgroup)
+    os.close(placed)
+    if cgroup is not None and not sandbox_limits.place_in_cgroup(cgroup, child):
+        cgroup = _CGROUP = None  # it could not join: the watchdog counts instead (place_in_cgroup warned)
+    os.write(go, b"1")
+    os.close(go)
+    watchdog = sandbox_limits.Watchdog(limits, supervisor, cgroup)
+    status = _wait_within_limits(child, watchdog, report)
+    if cgroup is not None:  # the kernel's own limit (an OOM kill) may have ended the sandbox between two checks
+        reason = watchdog.over_limit()
+        if reason:
+            sandbox_limits.write_report(report, reason)
+    _CGROUP = None
+    sandbox_limits.remove_sandbox_cgroup(cgroup)  # kills what is left in it first
     for pid in children(supervisor):  # left behind by the command (normally none): they go with it
         try:
             os.kill(pid, signal.SIGKILL)
@@ -420,8 +433,15 @@ def _wait_within_limits(child: int, watchdog: sandbox_limits.Watchdog, report: s
         time.sleep(0.05)
 
 
+_CGROUP: Path | sandbox_limits.CgroupV1 | None = None  # the sandbox's cgroup while the supervisor runs it
+
+
 def _end_process_group(signum, frame) -> None:
-    os.killpg(os.getpgrp(), signal.SIGKILL)
+    """The grader died: the sandbox's cgroup goes first (its processes, then the groups), then the process group."""
+    try:
+        sandbox_limits.remove_sandbox_cgroup(_CGROUP)
+    finally:
+        os.killpg(os.getpgrp(), signal.SIGKILL)
 
 
 PR_SET_PDEATHSIG = 1

@@ -6,18 +6,27 @@ Each submission is graded once, with small limits (``LIMITS``), and each test ch
 - ``/tmp`` is a size-limited tmpfs; memory and processes are limited for all the kernel's processes together
   (forked children included), not per process;
 - environment variables reach the kernel by exact name only (``JPY_API_TOKEN`` does not).
+
+The whole-sandbox limits run on whichever backend ``limits.backend()`` chooses here (cgroup v2, cgroup v1, or the
+counting supervisor) and, where that is a cgroup, once more with the counting supervisor (``cgroups = 0``). The
+cgroup tests at the end run the sandbox launcher directly (bwrap, no kernel) with a cgroup: memory over the cap
+from forked children and from files in the tmpfs ``/tmp``, and a fork bomb, are stopped with their reason, and no
+group is left behind; they skip where no cgroup is writable.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from autograder import grading, sandbox, submissions
+from autograder import grading, limits, sandbox, submissions
 
 pytestmark = [pytest.mark.notebook, pytest.mark.slow]
 
@@ -39,6 +48,15 @@ LIMITS = {
     },  # fmt: skip
 }
 needs_sandbox = pytest.mark.skipif(not sandbox.sandbox_status()[0], reason="no bubblewrap sandbox here")
+needs_cgroup = pytest.mark.skipif(limits.backend() == "counting", reason="no writable cgroup (v2 or v1) here")
+# the backend this machine offers, and the counting supervisor where that is a cgroup
+BACKENDS = [pytest.param(1, id=limits.backend()), pytest.param(0, id="counting", marks=needs_cgroup)]
+
+
+def with_cgroups(cgroups: int) -> dict:
+    settings = {**LIMITS["SandboxedKernelManager.limits"], "cgroups": cgroups}
+    return {**LIMITS, "SandboxedKernelManager.limits": settings}
+
 
 CORRECT_MEAN = "\ndef mean(values):\n    return sum(values) / len(values)\n"
 PROBE = """
@@ -92,13 +110,13 @@ def template(tmp_path_factory) -> Path:
     return grading.prepare_template(LAB, FIXTURE / LAB, tmp_path_factory.mktemp("template") / "course", LIMITS)
 
 
-def graded(template: Path, student: str, replace: dict[str, str]) -> grading.GradeResult:
+def graded(template: Path, student: str, replace: dict[str, str], config: dict = LIMITS) -> grading.GradeResult:
     notebook = nbformat.reads(submissions.reference_submission(LAB, FIXTURE, template / "release").decode(), 4)
     for cell in notebook.cells:
         if submissions.grade_id(cell) in replace:
             cell.source = replace[submissions.grade_id(cell)]
     blob = nbformat.writes(notebook).encode()
-    return grading.grade_submission(LAB, student, blob, FIXTURE / LAB, template=template, config=LIMITS)
+    return grading.grade_submission(LAB, student, blob, FIXTURE / LAB, template=template, config=config)
 
 
 def outputs(result: grading.GradeResult, grade_id: str) -> str:
@@ -148,14 +166,19 @@ def test_tmp_and_shm_are_size_limited(probed):
     assert "TMP ENOSPC ENOSPC" in outputs(result, "count_function")
 
 
-def test_forked_children_count_together(template):
-    result = graded(template, "forker", {"scale_function": FORK_CHILDREN})
+@pytest.mark.parametrize("cgroups", BACKENDS)
+def test_forked_children_count_together(template, cgroups):
+    result = graded(template, "forker", {"scale_function": FORK_CHILDREN}, with_cgroups(cgroups))
     assert "together used more than" in result.reason, (result.reason, result.messages)
+    if cgroups and limits.backend() != "counting":
+        assert "(their /tmp files included)" in result.reason  # the cgroup's reason, not the counting one
     assert result.scores["test_mean"] == 2.0 and result.scores["test_scaled"] == 0.0
+    assert leaked_cgroups() == []
 
 
-def test_processes_are_limited_for_the_whole_sandbox(template):
-    result = graded(template, "spawner", {"count_function": MANY_PROCESSES})
+@pytest.mark.parametrize("cgroups", BACKENDS)
+def test_processes_are_limited_for_the_whole_sandbox(template, cgroups):
+    result = graded(template, "spawner", {"count_function": MANY_PROCESSES}, with_cgroups(cgroups))
     notebook = nbformat.reads(result.autograded_notebook, 4)
     spawned = next(c for c in notebook.cells if submissions.grade_id(c) == "count_function")
     refused = " ".join(f"{o.get('ename', '')} {o.get('evalue', '')}" for o in spawned.outputs)
@@ -165,4 +188,159 @@ def test_processes_are_limited_for_the_whole_sandbox(template):
         result.reason,
         refused,
     )
+    if cgroups and limits.backend() != "counting":  # the kernel refuses the fork; the supervisor says why
+        assert "it started more than 200 processes and threads" in result.reason, (result.reason, refused)
     assert result.scores["test_count"] == 0.0 and result.scores["test_mean"] == 2.0
+    assert leaked_cgroups() == []
+
+
+# ------------------------------------------------------------------- the cgroup backend, through the launcher
+
+
+def leaked_cgroups() -> list[Path]:
+    """Sandbox cgroups whose supervisor is gone (named after it: ``autograder-sandbox-<pid>``): leaks."""
+    parents = [limits.cgroup_parent()] + list((limits.cgroup_v1_parents() or {}).values())
+    groups = [group for parent in parents if parent is not None for group in parent.glob("autograder-sandbox-*")]
+    return [group for group in groups if not Path(f"/proc/{group.name.rsplit('-', 1)[1]}").exists()]
+
+
+def launched(tmp_path: Path, code: str, **overrides) -> tuple[subprocess.CompletedProcess, str, float]:
+    """Run ``python -c code`` in a bwrap sandbox under the supervisor (no kernel): the run, its report, seconds."""
+    settings = {"memory_bytes": 3 * 1024**3, "notebook_cpu_s": 60, "file_bytes": 64 * MIB, "tasks": 64}
+    sandbox_limits = limits.Limits(**{**settings, **overrides})
+    work, sockets, report = tmp_path / "work", tmp_path / "sockets", tmp_path / "report"
+    for folder in (work, sockets, report):
+        folder.mkdir()
+    env = {"PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "autograder.sandbox", f"--parent-pid={os.getpid()}", f"--report={report}/stop",
+               *limits.limit_args(sandbox_limits), "--", *sandbox.bwrap_args(work, sockets, [], env, sandbox_limits),
+               "--", sys.executable, "-c", code]  # fmt: skip
+    started = time.monotonic()
+    env = {**os.environ, "PYTHONPATH": str(sandbox.REPO_ROOT)}
+    pipe = subprocess.PIPE
+    process = subprocess.Popen(command, stdout=pipe, stderr=pipe, text=True, start_new_session=True, env=env)
+    try:
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, 9)
+            process.wait()
+    seconds = time.monotonic() - started
+    parents = [limits.cgroup_parent()] + list((limits.cgroup_v1_parents() or {}).values())
+    left = [p / f"autograder-sandbox-{process.pid}" for p in parents if p is not None]
+    assert not any(group.exists() for group in left), "the sandbox's cgroup was left behind"
+    done = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+    return done, limits.read_report(report / "stop") or "", seconds
+
+
+FORKED_MEMORY = """
+import os, time
+for _ in range(3):  # 3 x 80 MiB: each below the cap, together above it
+    if os.fork() == 0:
+        block = bytearray(80 * 2**20)
+        time.sleep(30)
+        os._exit(0)
+time.sleep(30)
+print("not stopped")
+"""
+TMP_THEN_MEMORY = """
+import time
+for index in range(30):  # 240 MiB of files in the 256 MiB /tmp: below the cgroup's 320 MiB on their own
+    with open(f"/tmp/held{index}", "wb") as file:
+        file.write(b"1" * (8 * 2**20))
+print("files held", flush=True)
+blocks = []
+for step in range(16):  # 128 MiB more, this time as the process's own memory
+    blocks.append(bytearray(8 * 2**20))
+    print("allocated MiB", 8 * (step + 1), flush=True)
+print("not stopped")
+"""
+FORK_BOMB = """
+import os, time
+for _ in range(10):  # bounded: 1024 processes if nothing stops it
+    try:
+        os.fork()
+    except OSError:
+        pass
+time.sleep(30)
+print("not stopped")
+"""
+
+
+@needs_sandbox
+@needs_cgroup
+def test_cgroup_stops_forked_children_over_the_memory_cap(tmp_path):
+    done, reason, seconds = launched(tmp_path, FORKED_MEMORY, sandbox_memory_bytes=128 * MIB, tmp_bytes=16 * MIB)
+    assert f"together used more than {144 * MIB:,} bytes of memory (their /tmp" in reason, (reason, done.stderr)
+    assert "not stopped" not in done.stdout and done.returncode != 0 and seconds < 20
+
+
+@needs_sandbox
+@needs_cgroup
+def test_cgroup_charges_files_in_tmp(tmp_path):
+    """tmpfs pages count: 240 MiB held in /tmp plus 128 MiB allocated is over the 320 MiB of the sandbox's cgroup,
+    though each alone is below it (and no process's address space holds the files)."""
+    done, reason, seconds = launched(tmp_path, TMP_THEN_MEMORY, sandbox_memory_bytes=64 * MIB, tmp_bytes=256 * MIB)
+    assert "files held" in done.stdout and "not stopped" not in done.stdout, (done.stdout, done.stderr)
+    assert "bytes of memory (their /tmp files included)" in reason, (reason, done.stderr)
+    allocated = [int(line.split()[-1]) for line in done.stdout.splitlines() if line.startswith("allocated MiB")]
+    assert max(allocated, default=0) <= 320 - 240, allocated  # stopped at the cap, /tmp files included
+    assert seconds < 20
+
+
+@needs_sandbox
+@needs_cgroup
+def test_cgroup_stops_a_fork_bomb(tmp_path):
+    done, reason, seconds = launched(tmp_path, FORK_BOMB, tasks=64)
+    assert "started more than 64 processes and threads" in reason, (reason, done.stderr)
+    assert "not stopped" not in done.stdout and seconds < 20
+
+
+def test_backend_is_chosen_in_one_place_and_stated(monkeypatch):
+    assert limits.backend(limits.Limits(cgroups=0)) == "counting"
+    how = limits.backend()
+    line = limits.describe(limits.Limits())
+    assert {"cgroup v2": "(cgroup v2", "cgroup v1": "(cgroup v1: memory, pids", "counting": "(counted by"}[how] in line
+    monkeypatch.setattr(limits, "cgroup_parent", lambda: None)
+    monkeypatch.setattr(limits, "cgroup_v1_parents", lambda: None)
+    assert limits.backend() == "counting" and limits.make_sandbox_cgroup(limits.Limits(), "unused") is None
+    assert "no usable cgroup here" in limits.describe(limits.Limits())
+
+
+def test_a_cgroup_that_cannot_be_made_falls_back_to_counting(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(limits, "cgroup_parent", lambda: None)
+    missing = {"memory": tmp_path / "gone" / "memory", "pids": tmp_path / "gone" / "pids"}
+    monkeypatch.setattr(limits, "cgroup_v1_parents", lambda: missing)
+    assert limits.backend() == "cgroup v1"
+    assert limits.make_sandbox_cgroup(limits.Limits(), "autograder-sandbox-test") is None
+    warning = capsys.readouterr().err
+    assert warning.startswith("warning: no cgroup v1 for the sandbox") and warning.count("\n") == 1
+
+
+@needs_cgroup
+def test_a_cgroup_that_cannot_be_joined_is_removed_and_counting_takes_over(capsys):
+    group = limits.make_sandbox_cgroup(limits.Limits(tasks=10), f"autograder-sandbox-{os.getpid()}-join")
+    assert group is not None
+    folders = [group] if isinstance(group, Path) else list(group.folders.values())
+    process = subprocess.Popen(["sleep", "30"])
+    process.kill()
+    process.wait()  # a pid that is gone: joining fails at run time (ESRCH)
+    assert limits.place_in_cgroup(group, process.pid) is False
+    assert not any(folder.exists() for folder in folders)
+    warning = capsys.readouterr().err
+    assert warning.startswith("warning: cannot join the sandbox's cgroup") and warning.count("\n") == 1
+
+
+@needs_cgroup
+def test_cgroup_watchdog_reads_the_kernel_counters():
+    """A live group: within limits nothing is reported; its own process in it, removing it kills that process."""
+    group = limits.make_sandbox_cgroup(limits.Limits(tasks=10), f"autograder-sandbox-{os.getpid()}-watch")
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        assert limits.place_in_cgroup(group, sleeper.pid)
+        assert limits.Watchdog(limits.Limits(tasks=10), os.getpid(), group).over_limit() is None
+    finally:
+        limits.remove_sandbox_cgroup(group)
+    assert sleeper.wait(timeout=5) == -9
+    folders = [group] if isinstance(group, Path) else list(group.folders.values())
+    assert not any(folder.exists() for folder in folders)
