@@ -329,3 +329,35 @@ def test_rebinding_locked_names_changes_no_score_on_a_real_lab(tmp_path):
     lost = {cell: full.messages.get(cell) for cell in autograded if full.scores.get(cell, 0) < full.max_scores[cell]}
     assert autograded and not lost and not full.reason, lost
     assert sum(blank_result.scores.get(cell, 0) for cell in autograded) == 0, blank_result.scores
+
+
+@pytest.mark.slow
+@pytest.mark.notebook
+def test_rebinding_locked_names_changes_no_score_on_the_stock_nbgrader_path(tmp_path):
+    """`nbgrader autograde` itself (a course folder with the course's config): the same values from the source."""
+    import shutil
+
+    from autograder import course
+
+    solutions = tmp_path / "solutions"
+    shutil.copytree(FIXTURE_SOLUTIONS, solutions)
+    course.release([FIXTURE_LAB], release_dir=tmp_path / "release", db=tmp_path / "release.db", solutions=solutions)
+    reference = course.reference_submission(FIXTURE_LAB, solutions, tmp_path / "release")
+    answers = nbformat.reads(reference.decode(), as_version=4)
+    for cell in answers.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "mean_function":
+            cell.source = MEDIAN_MEAN
+    root = tmp_path / "course"
+    root.mkdir()
+    course.write_course_config(root, {"Execute.timeout": 30})
+    shutil.copytree(solutions / FIXTURE_LAB, root / "source" / FIXTURE_LAB)
+    course.run_nbgrader("generate_assignment", FIXTURE_LAB, cwd=root)
+    students = {"reference_rebound": _with_code(reference, FIXTURE_REBOUND, "first"),
+                "median_rebound": nbformat.writes(answers).encode()}  # fmt: skip
+    for student, blob in students.items():
+        (root / "submitted" / student / FIXTURE_LAB).mkdir(parents=True)
+        (root / "submitted" / student / FIXTURE_LAB / f"{FIXTURE_LAB}.ipynb").write_bytes(blob)
+    course.run_nbgrader("autograde", FIXTURE_LAB, cwd=root)
+    scores = {student: course.read_scores(root, FIXTURE_LAB, student)[0] for student in students}
+    assert scores["reference_rebound"] == {"test_mean": 2.0, "test_scaled": 1.0, "test_count": 2.0}, scores
+    assert scores["median_rebound"] == {"test_mean": 0.0, "test_scaled": 1.0, "test_count": 2.0}, scores
