@@ -57,6 +57,8 @@ def recipes_at(revision: str, directory: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    if not hasattr(module, "make_object"):  # older recipes: no scale factor (the data set's extents then read 1.0)
+        module.make_object = lambda class_name, rng: (*module.make_mesh(class_name, rng), 1.0)
     return module
 
 
