@@ -360,8 +360,13 @@ def _supervise(command: list[str], grader_pid: int, limits: Limits, report: str 
     process joins the cgroup before it execs (the supervisor moves it, then lets it go on through a pipe), so
     everything the kernel starts is in it; the cgroup is removed when the sandbox ends, or when the grader dies.
     """
+    global _CGROUP
     if os.getpgrp() != os.getpid():  # started by hand: never signal the caller's process group
         os.setpgid(0, 0)
+    supervisor = os.getpid()
+    cgroup = _CGROUP = sandbox_limits.make_sandbox_cgroup(limits, f"autograder-sandbox-{supervisor}")
+    if cgroup is not None:  # before PR_SET_CHILD_SUBREAPER, so that the remover is no descendant of this process
+        _start_cgroup_remover(cgroup)
     prctl(PR_SET_CHILD_SUBREAPER, 1)
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _end_process_group)
@@ -370,9 +375,6 @@ def _supervise(command: list[str], grader_pid: int, limits: Limits, report: str 
         # The grader died while this launcher was starting (before the line above): nobody will ever talk to
         # the kernel, and as an orphan it would outlive the grading run.
         os._exit(70)
-    global _CGROUP
-    supervisor = os.getpid()
-    cgroup = _CGROUP = sandbox_limits.make_sandbox_cgroup(limits, f"autograder-sandbox-{supervisor}")
     placed, go = os.pipe()  # the child execs only once the supervisor has put it in the sandbox's cgroup
     child = os.fork()
     if child == 0:
@@ -434,6 +436,38 @@ def _wait_within_limits(child: int, watchdog: sandbox_limits.Watchdog, report: s
 
 
 _CGROUP: Path | sandbox_limits.CgroupV1 | None = None  # the sandbox's cgroup while the supervisor runs it
+_SUPERVISOR_ALIVE: int | None = None  # write end of the pipe the cgroup remover waits on (closed when we end)
+
+
+def _start_cgroup_remover(cgroup: Path | sandbox_limits.CgroupV1) -> None:
+    """A small process, in its own session, that removes the sandbox's cgroup once this supervisor is gone.
+
+    The supervisor removes the cgroup itself when the sandbox ends or the grader dies (SIGTERM); but
+    jupyter_client kills a kernel by sending SIGKILL to the launcher's process group, and a cgroup v1 group is not
+    removed by the kernel when it empties. The remover (double-forked: not this process's child, outside that
+    process group) waits for the end of a pipe that only this process holds open, then kills whatever is left in
+    the groups and removes them (nothing to do when the supervisor already did).
+    """
+    global _SUPERVISOR_ALIVE
+    alive, _SUPERVISOR_ALIVE = os.pipe()
+    middle = os.fork()
+    if middle == 0:
+        try:
+            os.setsid()
+            if os.fork() == 0:
+                os.close(_SUPERVISOR_ALIVE)
+                for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+                    signal.signal(signum, signal.SIG_IGN)
+                null = os.open(os.devnull, os.O_RDWR)
+                for descriptor in (0, 1, 2):  # hold no pipe of the grader's open
+                    os.dup2(null, descriptor)
+                while os.read(alive, 1):
+                    pass
+                sandbox_limits.remove_sandbox_cgroup(cgroup)
+        finally:
+            os._exit(0)
+    os.close(alive)
+    os.waitpid(middle, 0)
 
 
 def _end_process_group(signum, frame) -> None:

@@ -204,8 +204,14 @@ def leaked_cgroups() -> list[Path]:
     return [group for group in groups if not Path(f"/proc/{group.name.rsplit('-', 1)[1]}").exists()]
 
 
-def launched(tmp_path: Path, code: str, **overrides) -> tuple[subprocess.CompletedProcess, str, float]:
-    """Run ``python -c code`` in a bwrap sandbox under the supervisor (no kernel): the run, its report, seconds."""
+def launched(
+    tmp_path: Path, code: str, blocked: Path | None = None, kill: bool = False, **overrides
+) -> tuple[subprocess.CompletedProcess, str, float]:
+    """Run ``python -c code`` in a bwrap sandbox under the supervisor (no kernel): the run, its report, seconds.
+
+    ``blocked``: a cgroup folder where the supervisor's group is made first (same name), so that making it fails;
+    ``kill``: once the code prints ``started``, SIGKILL the launcher's process group, as jupyter_client does.
+    """
     settings = {"memory_bytes": 3 * 1024**3, "notebook_cpu_s": 60, "file_bytes": 64 * MIB, "tasks": 64}
     sandbox_limits = limits.Limits(**{**settings, **overrides})
     work, sockets, report = tmp_path / "work", tmp_path / "sockets", tmp_path / "report"
@@ -215,19 +221,30 @@ def launched(tmp_path: Path, code: str, **overrides) -> tuple[subprocess.Complet
     command = [sys.executable, "-m", "autograder.sandbox", f"--parent-pid={os.getpid()}", f"--report={report}/stop",
                *limits.limit_args(sandbox_limits), "--", *sandbox.bwrap_args(work, sockets, [], env, sandbox_limits),
                "--", sys.executable, "-c", code]  # fmt: skip
+    if blocked is not None:  # the shell execs the launcher: same pid, so it knows the group's name in advance
+        command = ["sh", "-c", 'mkdir "$0/autograder-sandbox-$$" && exec "$@"', str(blocked), *command]
     started = time.monotonic()
     env = {**os.environ, "PYTHONPATH": str(sandbox.REPO_ROOT)}
     pipe = subprocess.PIPE
     process = subprocess.Popen(command, stdout=pipe, stderr=pipe, text=True, start_new_session=True, env=env)
     try:
+        if kill:
+            assert process.stdout.readline() == "started\n"
+            os.killpg(process.pid, 9)
         stdout, stderr = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, 9)
             process.wait()
     seconds = time.monotonic() - started
+    if blocked is not None:
+        (blocked / f"autograder-sandbox-{process.pid}").rmdir()
     parents = [limits.cgroup_parent()] + list((limits.cgroup_v1_parents() or {}).values())
     left = [p / f"autograder-sandbox-{process.pid}" for p in parents if p is not None]
+    for _ in range(100):  # the supervisor removes its groups before it exits; when killed, its remover does
+        if not any(group.exists() for group in left):
+            break
+        time.sleep(0.05)
     assert not any(group.exists() for group in left), "the sandbox's cgroup was left behind"
     done = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
     return done, limits.read_report(report / "stop") or "", seconds
@@ -315,6 +332,32 @@ def test_a_cgroup_that_cannot_be_made_falls_back_to_counting(tmp_path, monkeypat
     assert limits.make_sandbox_cgroup(limits.Limits(), "autograder-sandbox-test") is None
     warning = capsys.readouterr().err
     assert warning.startswith("warning: no cgroup v1 for the sandbox") and warning.count("\n") == 1
+
+
+@needs_sandbox
+@needs_cgroup
+def test_the_supervisor_counts_when_its_cgroup_cannot_be_made(tmp_path):
+    """A cgroup that cannot be made at run time (here: its name is taken): one warning line, and the counting
+    supervisor stops forked children over the memory cap with its own reason; grading would go on."""
+    v1 = limits.cgroup_v1_parents()
+    blocked = limits.cgroup_parent() or v1["pids"]  # v1: the memory group is made first, then removed again
+    done, reason, seconds = launched(
+        tmp_path, FORKED_MEMORY, blocked, sandbox_memory_bytes=128 * MIB, tmp_bytes=16 * MIB
+    )
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "counted by the supervisor instead" in warnings[0], done.stderr
+    assert f"its processes together used more than {128 * MIB:,} bytes of memory" == reason, (reason, done.stderr)
+    assert "not stopped" not in done.stdout and seconds < 20
+
+
+@needs_sandbox
+@needs_cgroup
+def test_cgroup_goes_when_the_launcher_is_killed(tmp_path):
+    """jupyter_client stops a kernel with SIGKILL to the launcher's process group: the sandbox's processes and
+    cgroup still go (``launched`` checks that no group is left)."""
+    code = "import subprocess, time\nsleepers = [subprocess.Popen(['sleep', '60']) for _ in range(5)]\n"
+    done, reason, seconds = launched(tmp_path, code + "print('started')\ntime.sleep(60)\n", kill=True)
+    assert done.returncode == -9 and reason == "" and seconds < 20
 
 
 @needs_cgroup
