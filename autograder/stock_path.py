@@ -111,6 +111,7 @@ class CanaryExporter(BoundedRead, NotebookExporter):
         if not stock_cli() or converter is None or not hasattr(converter, "assignments"):
             return
         WATCHDOG.configure(settings.autograde_seconds(), "nbgrader autograde", settings.hard_stop_grace_s)
+        log_banner(self.log, self.config, settings)
         skip_special_files(converter, self.log)
         if settings.canary:
             for lab in submitted_labs(converter):
@@ -125,6 +126,17 @@ class BoundedHTMLExporter(BoundedRead, HTMLExporter):
         if stock_cli():
             settings = StockPath(parent=self)
             WATCHDOG.configure(settings.feedback_limit_s, "nbgrader generate_feedback", settings.hard_stop_grace_s)
+
+
+def log_banner(log, live: Config, settings: StockPath) -> None:
+    """The batch CLI's banner (sandbox, whole-sandbox limits), and this path's limits and canary."""
+    from autograder import batch
+
+    batch.log_banner(log.info, config_overrides(live))
+    canary = "each lab's reference answers are graded first, once per run" if settings.canary else "OFF"
+    log.info("[limits] stock path: %.0f s wall clock for every step of one submission (generate_feedback: %.0f s); "
+             "notebooks read up to %d bytes; canary: %s", settings.autograde_seconds(), settings.feedback_limit_s,
+             settings.largest_notebook, canary)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------ submission folders
@@ -184,20 +196,26 @@ def run_canary(lab: str, coursedir, live: Config, settings: StockPath, log) -> N
     source_dir = Path(coursedir.format_path(coursedir.source_directory, ".", lab)).resolve()
     limit = settings.autograde_seconds() + settings.feedback_limit_s + CANARY_MARGIN_S
     log.info("[canary] %s: grading the reference answers in this environment first (once per run)", lab)
+    started = time.perf_counter()
     outcome = canary_in_child(lab, source_dir, config_overrides(live), limit)
     if "error" in outcome:
         print(f"error: {outcome['error']}", file=sys.stderr, flush=True)
         raise NbGraderException(outcome["error"])
     _canaries_checked.add(lab)
-    log.info("[canary] %s: reference answers %g/%g (%.0f s)", lab, outcome["total"], outcome["max_total"],
-             outcome["seconds"])  # fmt: skip
+    seconds = time.perf_counter() - started
+    log.info(
+        "[canary] %s: the reference answers get every autograded point: %g/%g (%g points graded by hand); "
+        "%.0f s, once per run",
+        *(lab, outcome["total"], outcome["max_total"], outcome["by_hand"], seconds),
+    )
 
 
 def canary_in_child(lab: str, source_dir: Path, overrides: dict, limit_s: float) -> dict:
     """``python -m autograder.stock_path canary ...`` in a child process (its own signals and nbgrader state)."""
     command = [sys.executable, "-m", "autograder.stock_path", "canary", lab, str(source_dir), repr(overrides)]
-    child = subprocess.Popen(command, env=grading.nbgrader_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, start_new_session=True, preexec_fn=grading.die_with_parent)  # fmt: skip
+    child = subprocess.Popen(command, env=grading.nbgrader_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, start_new_session=True,
+                             preexec_fn=grading.die_with_parent)  # fmt: skip
     try:
         out, err = child.communicate(timeout=limit_s)
     except subprocess.TimeoutExpired:
@@ -263,7 +281,8 @@ def canary_main(lab: str, source_dir: str, overrides: str) -> int:
         print(json.dumps({"error": " ".join(str(error).split())[:1500]}))
         return 1
     seconds = time.perf_counter() - started
-    print(json.dumps({"total": result.total, "max_total": result.max_total, "seconds": seconds}))
+    by_hand = sum(points for cell, points in result.max_scores.items() if cell in result.ungraded)
+    print(json.dumps({"total": result.total, "max_total": result.max_total, "by_hand": by_hand, "seconds": seconds}))
     return 0
 
 

@@ -145,7 +145,7 @@ def test_no_step_of_a_hostile_submission_hangs_the_run(tmp_path):
     ran, seconds = nbgrader(root, "autograde", LAB)
     log = ran.stderr
     assert seconds < 15 + 120, f"autograde took {seconds:.0f} s"
-    assert f"[canary] {LAB}: reference answers 5/5" in log, log[-3000:]
+    assert f"[canary] {LAB}: the reference answers get every autograded point: 5/5 (0 points" in log, log[-3000:]
     assert "nbgrader autograde of" in log and "eve" in log and "took longer than 15 s" in log, log[-3000:]
     assert "fifo" in log and "linky" in log and log.count("NOT GRADED") == 2, log[-3000:]
     assert "larger than 200000 bytes" in log, log[-3000:]
@@ -160,6 +160,21 @@ def test_no_step_of_a_hostile_submission_hangs_the_run(tmp_path):
     assert "nbgrader generate_feedback of" in ran.stderr and "took longer than 8 s" in ran.stderr, ran.stderr[-3000:]
     assert (root / "feedback" / "alice" / LAB / f"{LAB}.html").is_file()
     assert not (root / "feedback" / "mallory" / LAB / f"{LAB}.html").exists()
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_a_kernel_that_outlasts_the_submission_limit_is_stopped(tmp_path):
+    """The limit also covers execution (a backstop behind the executor's own): the kernel is killed and the next
+    submission is graded in full."""
+    limits = {"Execute.timeout": 60, "StockPath.autograde_limit_s": 8.0, "StockPath.canary": False}
+    root, reference = stock_course(tmp_path / "course", limits)
+    submit(root, "sleepy", with_marker(reference, "sleep\nimport time\ntime.sleep(120)"))
+    submit(root, "zoe", reference)
+    ran, seconds = nbgrader(root, "autograde", LAB, timeout=200)
+    assert seconds < 8 + 60 and "took longer than 8 s" in ran.stderr, (seconds, ran.stderr[-3000:])
+    assert course.read_scores(root, LAB, "zoe")[0] == POINTS
+    assert not (root / "autograded" / "sleepy" / LAB / f"{LAB}.ipynb").exists()
 
 
 @pytest.mark.notebook
