@@ -23,8 +23,9 @@ For the whole sandbox (every process the kernel starts, together):
 its cgroup before that process execs (``place_in_cgroup``), so everything the kernel starts is in it; a cgroup that
 cannot be made or joined at run time (permissions, a read-only hierarchy, a container) falls back to counting
 with a one-line warning on the grader's stderr, never a grading failure. A cgroup kernel limit (an OOM kill, a
-refused fork) makes the supervisor stop the whole sandbox, with the same reason as counting would give; the groups
-are removed after the sandbox (its remaining processes killed first).
+refused fork) makes the supervisor stop the whole sandbox, with the reason in the words counting uses (memory: "their
+/tmp files included"); the groups are removed after the sandbox, its remaining processes killed first (by the
+supervisor, or by its remover process when the supervisor itself was killed: ``sandbox._start_cgroup_remover``).
 
 When the supervisor kills a sandbox it writes why to a report file outside the sandbox (``read_report``); the
 executor puts that reason in the feedback. ``describe(limits)`` is the line of the grading banner.

@@ -387,3 +387,32 @@ def test_cgroup_watchdog_reads_the_kernel_counters():
     assert sleeper.wait(timeout=5) == -9
     folders = [group] if isinstance(group, Path) else list(group.folders.values())
     assert not any(folder.exists() for folder in folders)
+
+
+def test_cgroup_v1_reasons_from_the_kernel_counters(tmp_path):
+    """The v1 files the watchdog reads, on folders standing in for a sandbox's groups (runs on any machine)."""
+    folders = {name: tmp_path / name for name in ("memory", "pids", "cpuacct")}
+    for folder in folders.values():
+        folder.mkdir()
+    sandbox_limits = limits.Limits(sandbox_memory_bytes=100 * MIB, tmp_bytes=10 * MIB, tasks=64, notebook_cpu_s=5)
+    watchdog = limits.Watchdog(sandbox_limits, os.getpid(), limits.CgroupV1(folders))
+    (folders["memory"] / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 0\n")
+    (folders["memory"] / "memory.failcnt").write_text("3\n")  # reclaimed page cache: not a limit reached
+    (folders["pids"] / "pids.events").write_text("max 0\n")
+    (folders["cpuacct"] / "cpuacct.usage").write_text(f"{4 * 10**9}\n")
+    assert watchdog.over_limit() is None
+    (folders["cpuacct"] / "cpuacct.usage").write_text(f"{6 * 10**9}\n")
+    assert watchdog.over_limit() == "its processes together used more than 5 CPU seconds"
+    (folders["pids"] / "pids.events").write_text("max 2\n")
+    assert watchdog.over_limit() == "it started more than 64 processes and threads (limit of the whole sandbox)"
+    (folders["memory"] / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 1\n")
+    assert watchdog.over_limit() == (
+        f"its processes together used more than {110 * MIB:,} bytes of memory (their /tmp files included)"
+    )
+    (folders["memory"] / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\n")  # before 4.13
+    assert "bytes of memory" in watchdog.over_limit()
+    no_cpuacct = limits.CgroupV1({"memory": folders["memory"], "pids": folders["pids"]})
+    (folders["memory"] / "memory.failcnt").write_text("0\n")
+    (folders["pids"] / "pids.events").write_text("max 0\n")
+    generous = limits.Limits(tasks=64, notebook_cpu_s=10**6)  # CPU counted by process (this one's children)
+    assert limits.Watchdog(generous, os.getpid(), no_cpuacct).over_limit() is None
