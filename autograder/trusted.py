@@ -4,12 +4,14 @@ A test cell's source (from the gradebook / source notebook, never the submission
 namespace (``StudentNames``) that holds the course's own imports (``np``, ``checks``, ... as the course's locked
 cells import them: a student who rebinds ``checks`` changes nothing here); every other name the cell does not
 define is looked up in the student's kernel through ``autograder.channel`` (per cell, cached). Builtins always
-win over student names, so a student variable called ``len`` or ``json`` changes nothing either.
+win over student names, so a student variable called ``len`` or ``json`` changes nothing either. The data that the
+source notebook's locked set-up cells assign (``env``, ``clouds``, reference arrays, constants) is computed here
+too (``locked_values``: those cells run in this process, once per notebook) and wins over the student's names.
 
 Public API (also used by ``tests/test_mutants.py``)::
 
-    runner = TestCellRunner(preset=course_imports(notebook), timeout=300)
-    passed, message = runner.run(test_cell_source, kernel_client)   # a started jupyter_client blocking client
+    runner = TestCellRunner(preset=course_imports(notebook), timeout=300, locked=locked_values(source_path))
+    passed, message = runner.run(test_cell_source, kernel_client, grade_id)   # a started jupyter_client client
     result = runner.run_cell(test_cell_source, kernel_client)         # CellResult: stdout, stderr, error
 
 ``run`` sends the kernel one execute_request (``course_utils._grading_channel.serve(...)``), serves the test cell
@@ -39,7 +41,7 @@ import sys
 import tempfile
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -170,9 +172,11 @@ class StudentNames(dict):
 # those names, however the student rebinds or changes them. Names whose last assignment before a test cell is
 # the student's work (a solution cell, or a locked cell that reads a student name, e.g. one that trains the
 # student's model) and values that are not data (functions, models, generators: they live where the student's
-# objects live) keep resolving in the student's kernel.
+# objects live) keep resolving in the student's kernel. Only the cells that some test cell reads from (directly or
+# through later such cells) run here. The channel sends plain data only, so a test passes the fields of ``env`` or
+# of a ``Sample`` into student code, never the object itself.
 
-LOCKED_TIMEOUT_S = 300  # seconds for all of a lab's locked cells here (they load data; a lab needs a few seconds)
+LOCKED_TIMEOUT_S = 300  # seconds for all of a lab's locked cells here (they load data; a lab needs under 1 CPU s)
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp,
            ast.GeneratorExp)  # fmt: skip
 
@@ -353,18 +357,18 @@ class LockedValues:
     it sees from here (``for_test(grade_id)``)."""
 
     source: str = ""
-    bindings: dict[str, dict[str, Any]] = None  # test grade_id -> name -> value
-    computed: list[str] = None  # locked cells run here (grade_id or index)
-    failed: dict[str, str] = None  # locked cells that raised here -> why (their names resolve in the kernel)
+    bindings: dict[str, dict[str, Any]] = field(default_factory=dict)  # test grade_id -> name -> value
+    computed: list[str] = field(default_factory=list)  # locked cells run here (grade_id, or "cell <index>")
+    failed: dict[str, str] = field(default_factory=dict)  # locked cells that raised here -> why (names: kernel's)
     seconds: float = 0.0
     cached: bool = False
 
     def for_test(self, grade_id: str | None) -> dict[str, Any]:
-        return dict((self.bindings or {}).get(grade_id or "", {}))
+        return dict(self.bindings.get(grade_id or "", {}))
 
     def summary(self) -> dict:
-        names = sorted({name for names in (self.bindings or {}).values() for name in names})
-        return {"names": names, "computed": list(self.computed or []), "failed": dict(self.failed or {}),
+        names = sorted({name for names in self.bindings.values() for name in names})
+        return {"names": names, "computed": list(self.computed), "failed": dict(self.failed),
                 "seconds": round(self.seconds, 3), "cached": self.cached}  # fmt: skip
 
 
@@ -598,7 +602,7 @@ def _run_locked(source: str, namespace: dict) -> str | None:
 def _freeze(result: LockedValues) -> None:
     """Arrays kept for later submissions cannot be changed in place (each test cell gets its own copy anyway)."""
     seen = set()
-    for names in (result.bindings or {}).values():
+    for names in result.bindings.values():
         for value in names.values():
             for item in _walk_data(value):
                 if id(item) not in seen and type(item).__name__ == "ndarray":
