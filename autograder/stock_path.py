@@ -112,7 +112,7 @@ class CanaryExporter(BoundedRead, NotebookExporter):
             return
         WATCHDOG.configure(settings.autograde_seconds(), "nbgrader autograde", settings.hard_stop_grace_s)
         log_banner(self.log, self.config, settings)
-        skip_special_files(converter, self.log)
+        skip_special_files(converter, self.log, settings.largest_notebook)
         if settings.canary:
             for lab in submitted_labs(converter):
                 run_canary(lab, converter.coursedir, self.config, settings, self.log)
@@ -142,24 +142,26 @@ def log_banner(log, live: Config, settings: StockPath) -> None:
 # ------------------------------------------------------------------------------------ submission folders
 
 LARGEST_FOLDER = 10_000  # entries in one submission folder
+LARGEST_TIMESTAMP = 1024  # bytes of timestamp.txt (a date)
 
 
-def skip_special_files(converter, log) -> None:
-    """Leave out (and log) every submission folder nbgrader matched that holds a link, FIFO, device or socket.
+def skip_special_files(converter, log, largest: int = submissions.LARGEST_NOTEBOOK) -> None:
+    """Leave out (and log) every submission folder nbgrader matched that holds a link, FIFO, device or socket, or
+    a file nbgrader would read whole that is too large (any file over ``largest``, timestamp.txt over 1 KiB).
 
     nbgrader opens the notebooks and timestamp.txt and copies every other file of a submission folder, following
     links: a FIFO blocks it, a link to /dev/zero fills the disk. Such a folder is not graded; the error says which
     file to remove.
     """
     for folder in sorted(converter.assignments):
-        found = special_file(Path(folder))
+        found = special_file(Path(folder), largest)
         if found:
             log.error("%s: NOT GRADED: %s; remove it and run nbgrader autograde again", folder, found)
             del converter.assignments[folder]
 
 
-def special_file(folder: Path) -> str | None:
-    """What is not a regular file or a folder in ``folder`` (not following links), or None."""
+def special_file(folder: Path, largest: int = submissions.LARGEST_NOTEBOOK) -> str | None:
+    """What in ``folder`` is not a regular file or a folder (links not followed), or is too large; else None."""
     import stat
 
     seen = 0
@@ -168,9 +170,14 @@ def special_file(folder: Path) -> str | None:
             seen += 1
             if seen > LARGEST_FOLDER:
                 return f"more than {LARGEST_FOLDER} files"
-            mode = os.lstat(os.path.join(parent, name)).st_mode
-            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-                return f"{os.path.relpath(os.path.join(parent, name), folder)} is a link or special file"
+            path = os.path.join(parent, name)
+            status = os.lstat(path)
+            where = os.path.relpath(path, folder)
+            if not (stat.S_ISREG(status.st_mode) or stat.S_ISDIR(status.st_mode)):
+                return f"{where} is a link or special file"
+            limit = LARGEST_TIMESTAMP if where == "timestamp.txt" else largest
+            if stat.S_ISREG(status.st_mode) and status.st_size > limit:
+                return f"{where} is larger than {limit} bytes"
     return None
 
 

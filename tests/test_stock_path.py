@@ -147,13 +147,13 @@ def test_no_step_of_a_hostile_submission_hangs_the_run(tmp_path):
     assert seconds < 15 + 120, f"autograde took {seconds:.0f} s"
     assert f"[canary] {LAB}: the reference answers get every autograded point: 5/5 (0 points" in log, log[-3000:]
     assert "nbgrader autograde of" in log and "eve" in log and "took longer than 15 s" in log, log[-3000:]
-    assert "fifo" in log and "linky" in log and log.count("NOT GRADED") == 2, log[-3000:]
-    assert "larger than 200000 bytes" in log, log[-3000:]
+    assert log.count("NOT GRADED") == 3 and "larger than 200000 bytes" in log, log[-3000:]
+    assert "fifo/lab0_grading: NOT GRADED" in log and "linky/lab0_grading: NOT GRADED" in log, log[-3000:]
     for student in ("alice", "mallory"):
         assert course.read_scores(root, LAB, student)[0] == POINTS, student
     for student in ("eve", "fifo", "linky", "huge"):
         assert not (root / "autograded" / student / LAB / f"{LAB}.ipynb").exists(), student
-    assert "fifo" not in graded_students(root) and "linky" not in graded_students(root)
+    assert graded_students(root) == ["alice", "eve", "mallory"], "folders not graded have no gradebook entry"
 
     ran, seconds = nbgrader(root, "generate_feedback", LAB)
     assert seconds < 8 + 60, f"generate_feedback took {seconds:.0f} s"
@@ -217,5 +217,24 @@ def test_special_files_in_a_submission_folder_are_found(tmp_path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "notes.txt").write_text("fine")
     assert stock_path.special_file(tmp_path) is None
+    (tmp_path / "timestamp.txt").write_text("2026-11-11 04:59:00 UTC\n" * 100)
+    assert stock_path.special_file(tmp_path) == "timestamp.txt is larger than 1024 bytes"
+    (tmp_path / "timestamp.txt").unlink()
+    assert stock_path.special_file(tmp_path, largest=3) == f"sub{os.sep}notes.txt is larger than 3 bytes"
     os.mkfifo(tmp_path / "sub" / "pipe")
     assert stock_path.special_file(tmp_path) == f"sub{os.sep}pipe is a link or special file"
+
+
+def test_notebooks_are_read_only_as_bounded_regular_files(tmp_path):
+    exporter = stock_path.CanaryExporter(config=Config({"StockPath": {"largest_notebook": 10_000}}))
+    small = tmp_path / "small.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]), small)
+    notebook, resources = exporter.from_filename(str(small))
+    assert "x = 1" in notebook and resources["metadata"]["name"] == "small"
+    large = tmp_path / "large.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("x" * 20_000)]), large)
+    os.mkfifo(tmp_path / "fifo.ipynb")  # nbconvert's own open() would block on it for ever
+    (tmp_path / "link.ipynb").symlink_to(small)
+    for refused in ("large", "fifo", "link"):
+        with pytest.raises(ValueError, match="not read"):
+            exporter.from_filename(str(tmp_path / f"{refused}.ipynb"))
