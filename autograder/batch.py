@@ -107,7 +107,7 @@ def likely_cause(result: GradeResult, message: str) -> str:
             "the sandboxed kernel cannot import a module the lab needs: is the venv installed for this course folder "
             "(`make install`; a course folder copied elsewhere keeps importing the old one)?"
         )
-    if "FileNotFoundError" in message or "No such file" in message:
+    if any(missing in message for missing in ("FileNotFoundError", "No such file", "DatasetNotFound")):
         return "a file the lab reads is missing in the sandbox: is the data set built (`make data`, COURSE_DATA_DIR)?"
     dataset = os.environ.get("COURSE_DATASET", "synthetic")
     return (

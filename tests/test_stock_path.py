@@ -238,3 +238,15 @@ def test_notebooks_are_read_only_as_bounded_regular_files(tmp_path):
     for refused in ("large", "fifo", "link"):
         with pytest.raises(ValueError, match="not read"):
             exporter.from_filename(str(tmp_path / f"{refused}.ipynb"))
+
+
+def test_a_missing_data_set_is_named_as_the_likely_cause():
+    """What a course folder copied without its data/ gives (measured on lab 2): the cause says `make data`."""
+    from autograder import batch
+    from autograder.grading import GradeResult
+
+    message = "DatasetNotFound: data set 'synthetic' not found at /copy/data/synthetic: run `make data` first"
+    result = GradeResult("reference-canary", "lab2_functional", {"test_size": 0.0}, {"test_size": 1.0},
+                         messages={"test_size": message})  # fmt: skip
+    problem = batch.canary_problem(result)
+    assert problem.startswith("canary: the reference answers of lab2_functional score 0/1") and "make data" in problem
