@@ -227,6 +227,9 @@ class StudentObject:
     def _course_build_model(self, shapes: list, args: list, kwargs: dict) -> Any:
         return self._course_request("build_model", shapes=shapes, args=args, kwargs=kwargs)
 
+    def _course_round_trip(self) -> Any:
+        return self._course_request("round_trip")
+
     def __repr__(self) -> str:
         return f"<student object #{object.__getattribute__(self, '_course_handle')}>"
 

@@ -404,6 +404,26 @@ class _Server:
     def op_rng(self, request: dict) -> Any:
         return np.random.default_rng(request["seed"])
 
+    def op_round_trip(self, request: dict) -> Any:
+        return keras_round_trip(request["target"])
+
+
+def keras_round_trip(model: Any) -> Any:
+    """``model`` after ``model.save`` to a fresh ``.keras`` file and ``keras.saving.load_model`` (safe mode).
+
+    Course code that runs where the model lives (the student's kernel), so that a test of saving does not depend on
+    a helper function the student's namespace could rebind (``checks.round_trip``).
+    """
+    import os
+    import tempfile
+
+    import keras
+
+    with tempfile.TemporaryDirectory(prefix="course-round-trip-") as folder:
+        path = os.path.join(folder, "model.keras")
+        model.save(path)
+        return keras.saving.load_model(path)
+
 
 _NOT_DATA = object()
 

@@ -361,3 +361,17 @@ def test_rebinding_locked_names_changes_no_score_on_the_stock_nbgrader_path(tmp_
     scores = {student: course.read_scores(root, FIXTURE_LAB, student)[0] for student in students}
     assert scores["reference_rebound"] == {"test_mean": 2.0, "test_scaled": 1.0, "test_count": 2.0}, scores
     assert scores["median_rebound"] == {"test_mean": 0.0, "test_scaled": 1.0, "test_count": 2.0}, scores
+
+
+def test_round_trip_runs_course_code_where_the_model_lives(kernel, runner):
+    # A saving test must not depend on a notebook helper the student can rebind (lab 3's save_and_load).
+    run_in_kernel(kernel, "import keras\n_inputs = keras.Input((3,))\n"
+                  "model = keras.Model(_inputs, keras.layers.Dense(2, kernel_regularizer='l2')(_inputs))\n"
+                  "save_and_load = lambda model: model\n")  # fmt: skip
+    source = ("_loaded = checks.round_trip(model)\nassert _loaded is not model\n"
+              "check_close('kernel after the round trip', checks.plain(_loaded.get_weights()[0]),\n"
+              "            checks.plain(model.get_weights()[0]))\n"
+              "assert checks.type_names(_loaded)[0].endswith('Functional'), checks.type_names(_loaded)\n")  # fmt: skip
+    passed, message = runner.run(source, kernel)
+    assert passed, message
+    run_in_kernel(kernel, "del model, save_and_load")
