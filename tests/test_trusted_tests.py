@@ -271,20 +271,28 @@ LAB2_REBOUND = "N_POINTS = 5\nclouds = np.zeros((8, 5, 2), np.float32)  # what t
 
 @pytest.mark.slow
 @pytest.mark.notebook
-def test_rebinding_locked_names_changes_no_score_on_the_fixture_lab(tmp_path):
+def _fixture_students(tmp_path, db_name: str):
+    """A copy of the fixture lab released into tmp_path: (solutions, reference, blank, median-answer notebook)."""
+    import shutil
+
     from autograder import course
 
     solutions = tmp_path / "solutions"
-    import shutil
-
     shutil.copytree(FIXTURE_SOLUTIONS, solutions)
-    course.release([FIXTURE_LAB], release_dir=tmp_path / "release", db=tmp_path / "gradebook.db", solutions=solutions)
+    course.release([FIXTURE_LAB], release_dir=tmp_path / "release", db=tmp_path / db_name, solutions=solutions)
     reference = course.reference_submission(FIXTURE_LAB, solutions, tmp_path / "release")
     blank = (tmp_path / "release" / FIXTURE_LAB / f"{FIXTURE_LAB}.ipynb").read_bytes()
     answers = nbformat.reads(reference.decode(), as_version=4)
     for cell in answers.cells:
         if cell.metadata.get("nbgrader", {}).get("grade_id") == "mean_function":
             cell.source = MEDIAN_MEAN
+    return solutions, reference, blank, answers
+
+
+def test_rebinding_locked_names_changes_no_score_on_the_fixture_lab(tmp_path):
+    from autograder import course
+
+    solutions, reference, blank, answers = _fixture_students(tmp_path, "gradebook.db")
     students = {
         "reference_rebound": _with_code(reference, FIXTURE_REBOUND, "first"),
         "median_rebound": nbformat.writes(answers).encode(),
@@ -339,14 +347,7 @@ def test_rebinding_locked_names_changes_no_score_on_the_stock_nbgrader_path(tmp_
 
     from autograder import course
 
-    solutions = tmp_path / "solutions"
-    shutil.copytree(FIXTURE_SOLUTIONS, solutions)
-    course.release([FIXTURE_LAB], release_dir=tmp_path / "release", db=tmp_path / "release.db", solutions=solutions)
-    reference = course.reference_submission(FIXTURE_LAB, solutions, tmp_path / "release")
-    answers = nbformat.reads(reference.decode(), as_version=4)
-    for cell in answers.cells:
-        if cell.metadata.get("nbgrader", {}).get("grade_id") == "mean_function":
-            cell.source = MEDIAN_MEAN
+    solutions, reference, _, answers = _fixture_students(tmp_path, "release.db")
     root = tmp_path / "course"
     root.mkdir()
     course.write_course_config(root, {"Execute.timeout": 30})
