@@ -106,6 +106,10 @@ class CpuMeter:
     def __enter__(self):
         usage = resource.getrusage(resource.RUSAGE_SELF)
         self.own = usage.ru_utime + usage.ru_stime
+        # Processes that outlive one measurement (the long-lived trusted test process) count only what they use
+        # from now on: their CPU so far is the baseline.
+        self._read_descendants()
+        self.baseline = dict(self.readings)
         self.thread.start()
         return self
 
@@ -113,26 +117,30 @@ class CpuMeter:
         self.stop.set()
         self.thread.join()
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        self.seconds = usage.ru_utime + usage.ru_stime - self.own + sum(self.readings.values())
-        self.by_kind = {kind: sum(v for k, v in self.readings.items() if self.kinds[k] == kind) for kind in KINDS}
+        used = {key: value - self.baseline.get(key, 0.0) for key, value in self.readings.items()}
+        self.seconds = usage.ru_utime + usage.ru_stime - self.own + sum(used.values())
+        self.by_kind = {kind: sum(v for k, v in used.items() if self.kinds[k] == kind) for kind in KINDS}
 
     def _sample(self):
-        ticks = os.sysconf("SC_CLK_TCK")
         while not self.stop.wait(0.2):
-            frontier, seen = [os.getpid()], set()
-            while frontier:
-                children = _children(frontier.pop())
-                frontier += children
-                seen.update(children)
-            for pid in seen:
-                try:
-                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                except OSError:
-                    continue
-                key = (pid, fields[19])
-                self.readings[key] = (int(fields[11]) + int(fields[12])) / ticks  # utime+stime; start time
-                if key not in self.kinds:
-                    self.kinds[key] = _kind(pid)
+            self._read_descendants()
+
+    def _read_descendants(self):
+        ticks = os.sysconf("SC_CLK_TCK")
+        frontier, seen = [os.getpid()], set()
+        while frontier:
+            children = _children(frontier.pop())
+            frontier += children
+            seen.update(children)
+        for pid in seen:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            key = (pid, fields[19])
+            self.readings[key] = (int(fields[11]) + int(fields[12])) / ticks  # utime+stime; start time
+            if key not in self.kinds:
+                self.kinds[key] = _kind(pid)
 
 
 KINDS = ("kernel", "trusted", "grader")
@@ -208,7 +216,24 @@ def _grade_batch(lab, submissions, **kw):
 
 
 def run_mode(mode: str, lab: str, submissions: Path, class_list: dict[str, bytes], workers: int, scratch: Path):
+    """One mode's figures; the trusted process's CPU split into its one-off start (TensorFlow, locked values) and
+    the test cells (``AUTOGRADER_TRUSTED_PROFILE``, where the grading code writes it)."""
     scratch.mkdir()
+    profile = scratch / "trusted-profile.jsonl"
+    os.environ["AUTOGRADER_TRUSTED_PROFILE"] = str(profile)
+    try:
+        row = _run_mode(mode, lab, submissions, class_list, workers, scratch)
+    finally:
+        del os.environ["AUTOGRADER_TRUSTED_PROFILE"]
+    if profile.exists():
+        records = [json.loads(line) for line in profile.read_text().splitlines() if line.strip()]
+        row["cpu_trusted_start"] = sum(r["cpu_s"] for r in records if r["op"] == "prepare")
+        row["cpu_trusted_cells"] = sum(r["cpu_s"] for r in records if r["op"] == "run")
+        row["trusted_processes"] = len({r["pid"] for r in records})
+    return row
+
+
+def _run_mode(mode: str, lab: str, submissions: Path, class_list: dict[str, bytes], workers: int, scratch: Path):
     if mode == "stock":
         return run_stock(lab, class_list, scratch)
     if mode == "canary":
@@ -327,6 +352,13 @@ def print_table(figures: dict, args) -> None:
               f"{row.get('cpu_trusted', 0) / n:8.1f} {row.get('cpu_kernel', 0) / n:7.1f} "
               f"{row['graded']:9.1f} {row['record']:9.2f} {row['setup']:8.1f} {row['score']:7.2f}")  # fmt: skip
     print("\ngraded s: mean seconds a worker spent per submission; record s: coordinator's gradebook + CSV writes")
+    for mode, row in figures.items():
+        if "cpu_trusted_cells" in row:
+            print(
+                f"{mode}: trusted process {row['cpu_trusted_start']:.1f} CPU s to start ({row['trusted_processes']} "
+                f"process(es), once per worker), test cells {row['cpu_trusted_cells'] / row['n']:.2f} CPU s per "
+                f"submission ({row['cpu_trusted_cells'] / row['cpu'] * 100:.1f} % of all CPU per submission)"
+            )
 
     def ratio(label, numerator, denominator, percent=False, measure="wall"):
         if numerator in figures and denominator in figures:
