@@ -219,14 +219,12 @@ def run_mode(mode: str, lab: str, submissions: Path, class_list: dict[str, bytes
     """One mode's figures; the trusted process's CPU split into its one-off start (TensorFlow, locked values) and
     the test cells (``AUTOGRADER_TRUSTED_PROFILE``, where the grading code writes it)."""
     scratch.mkdir()
-    profile = scratch / "trusted-profile.jsonl"
-    os.environ["AUTOGRADER_TRUSTED_PROFILE"] = str(profile)
-    try:
-        row = _run_mode(mode, lab, submissions, class_list, workers, scratch)
-    finally:
-        del os.environ["AUTOGRADER_TRUSTED_PROFILE"]
+    profile = Path(os.environ["AUTOGRADER_TRUSTED_PROFILE"])  # one file for the whole run (main sets it)
+    before = len(profile.read_text().splitlines()) if profile.exists() else 0
+    row = _run_mode(mode, lab, submissions, class_list, workers, scratch)
     if profile.exists():
-        records = [json.loads(line) for line in profile.read_text().splitlines() if line.strip()]
+        lines = profile.read_text().splitlines()[before:]  # this mode's requests
+        records = [json.loads(line) for line in lines if line.strip()]
         row["cpu_trusted_start"] = sum(r["cpu_s"] for r in records if r["op"] == "prepare")
         row["cpu_trusted_cells"] = sum(r["cpu_s"] for r in records if r["op"] == "run")
         row["trusted_processes"] = len({r["pid"] for r in records})
@@ -321,6 +319,9 @@ def main(argv: list[str] | None = None) -> int:
     selected = course.labs() if args.lab == "all" else args.lab.split(",")
     print(f"grading code: {CODE or ROOT}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     every_lab = {}
+    # Trusted test processes outlive one mode (one per worker): they append their requests' CPU to one file.
+    profile_folder = tempfile.TemporaryDirectory(prefix="bench-grading-profile-")
+    os.environ["AUTOGRADER_TRUSTED_PROFILE"] = str(Path(profile_folder.name) / "trusted-profile.jsonl")
     for lab in selected:
         figures = every_lab[lab] = {}
         with tempfile.TemporaryDirectory(prefix="bench-grading-") as temporary:
