@@ -47,7 +47,7 @@ def test_sanitize_file_parses_and_every_pattern_compiles():
         ("epoch time 12.5 ms", "epoch time 3 ms"),
         ("read 350.2 clouds/s", "read 1200 clouds/s"),
         ("<object object at 0x7f3a1c2b4e90>", "<object object at 0x55d0c0ffee12>"),
-        ("data from /work/main/data/synthetic/train", "data from /home/runner/course/data/synthetic/train"),
+        ("data from /srv/alice/dl-course/data/synthetic/train", "data from /home/runner/course/data/synthetic/train"),
         ("/tmp/pytest-of-root/pytest-3/course/x.ipynb", "/tmp/tmpab12cd/other.ipynb"),
     ],
 )  # fmt: skip
