@@ -317,7 +317,7 @@ def _cell_role(cell, demos: set[str]) -> str:
         return "student"
     if meta.get("grade"):
         return "test"
-    if meta.get("grade_id") in demos and meta.get("locked"):
+    if meta.get("grade_id") in demos:
         return "demo"
     return "locked" if meta.get("locked") else "student"
 
@@ -379,11 +379,9 @@ def plan_locked_cells(nb, preset: dict[str, str]) -> tuple[list[tuple[int, str, 
     tests: grade_id -> {name: index of the cell whose value it sees}; dropped: index -> names that a cell which
     does not run here assigns, in order).
     """
-    demos = {
-        cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        for cell in nb.cells
-        if cell.cell_type == "code" and "demo" in cell.get("metadata", {}).get("tags", [])
-    }
+    from autograder import submissions
+
+    demos = submissions.demo_cells(nb)  # the cells grading skips (the one definition of a demonstration cell)
     origin: dict[str, int | None] = {}  # name -> index of the locked cell that last assigned it; None: the student
     runnable: dict[int, tuple[str, set, set]] = {}
     tests: dict[str, dict[str, int]] = {}
