@@ -72,17 +72,17 @@ CODE = _use_code(sys.argv)
 from autograder import course, distributed  # noqa: E402
 
 try:
-    from autograder.sandbox import children as _children  # noqa: E402 - the loaded grading code's own
-except ImportError:  # grading code older than sandbox.children (3845428 has only a private copy): --code CHECKOUT
+    from autograder.limits import descendants  # noqa: E402 - the loaded grading code's own
+except ImportError:  # grading code older than autograder/limits.py (e.g. 3845428, --code CHECKOUT)
+    from autograder.sandbox import _children  # noqa: E402 - that code's private one
 
-    def _children(pid: int) -> list[int]:
-        children = []
-        for task in Path(f"/proc/{pid}/task").glob("*"):
-            try:
-                children += [int(c) for c in (task / "children").read_text().split()]
-            except OSError:
-                pass
-        return children
+    def descendants(root: int) -> list[int]:
+        found, frontier = [], [root]
+        while frontier:
+            children = _children(frontier.pop())
+            found += children
+            frontier += children
+        return found
 
 
 MODES = ("stock", "workers1", "workers2", "dask2", "nosandbox", "canary")
@@ -127,12 +127,7 @@ class CpuMeter:
 
     def _read_descendants(self):
         ticks = os.sysconf("SC_CLK_TCK")
-        frontier, seen = [os.getpid()], set()
-        while frontier:
-            children = _children(frontier.pop())
-            frontier += children
-            seen.update(children)
-        for pid in seen:
+        for pid in set(descendants(os.getpid())):
             try:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
