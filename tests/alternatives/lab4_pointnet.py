@@ -336,30 +336,19 @@ ALTERNATIVES = [
             )
         ],
     ),
-    # --- TODO 5: fine-tuning
+    # --- TODO 5: fine-tuning (the set-up cell after it calls the function again, as a student's notebook would)
     Alternative(
         name="unfreeze_by_get_layer",
         cell="fine_tune",
         why="all layers frozen in a loop, then mlp2_3_conv unfrozen through get_layer",
         replace=[
             (
-                'for layer in fine_extractor.layers:\n    layer.trainable = layer.name == "mlp2_3_conv"\n',
-                "for layer in fine_extractor.layers:\n    layer.trainable = False\n"
-                'fine_extractor.get_layer("mlp2_3_conv").trainable = True\n',
+                '    for layer in extractor.layers:\n        layer.trainable = layer.name == "mlp2_3_conv"\n',
+                "    for layer in extractor.layers:\n        layer.trainable = False\n"
+                '    extractor.get_layer("mlp2_3_conv").trainable = True\n',
             )
         ],
-    ),
-    Alternative(
-        name="fine_tuned_accuracy_with_evaluate",
-        cell="fine_tune",
-        why="fine_tuned_accuracy from evaluate",
-        replace=[
-            (
-                "fine_tuned_accuracy = float(np.mean(fine_tuned_predictions == y_new_test))",
-                "fine_tuned_accuracy = fine_model.evaluate(x_new_test,"
-                " y_new_test, verbose=0, return_dict=True)['accuracy']",
-            )
-        ],
+        rerun=["fine_tune_setup"],
     ),
     Alternative(
         name="objects_and_keywords",
@@ -367,20 +356,21 @@ ALTERNATIVES = [
         why="loss object, Adam(learning_rate=...), batch norm frozen by type",
         replace=[
             (
-                'for layer in fine_extractor.layers:\n    layer.trainable = layer.name == "mlp2_3_conv"\n',
-                "for layer in fine_extractor.layers:\n"
-                '    if isinstance(layer, keras.layers.BatchNormalization) or layer.name != "mlp2_3_conv":\n'
-                "        layer.trainable = False\n",
+                '    for layer in extractor.layers:\n        layer.trainable = layer.name == "mlp2_3_conv"\n',
+                "    for layer in extractor.layers:\n"
+                '        if isinstance(layer, keras.layers.BatchNormalization) or layer.name != "mlp2_3_conv":\n'
+                "            layer.trainable = False\n",
             ),
             (
-                "keras.optimizers.Adam(FINE_TUNE_LEARNING_RATE)",
-                "keras.optimizers.Adam(learning_rate=FINE_TUNE_LEARNING_RATE)",
+                "keras.optimizers.Adam(learning_rate)",
+                "keras.optimizers.Adam(learning_rate=learning_rate)",
             ),
             (
-                'loss="sparse_categorical_crossentropy",\n                   metrics=["accuracy"]',
-                'loss=keras.losses.SparseCategoricalCrossentropy(),\n                   metrics=["accuracy"]',
+                'loss="sparse_categorical_crossentropy",\n                  metrics=["accuracy"]',
+                'loss=keras.losses.SparseCategoricalCrossentropy(),\n                  metrics=["accuracy"]',
             ),
         ],
+        rerun=["fine_tune_setup"],
     ),
     Alternative(
         name="only_the_conv_unfrozen_from_frozen_model",
@@ -388,13 +378,75 @@ ALTERNATIVES = [
         why="the model stays frozen except one layer set trainable through the layer list",
         replace=[
             (
-                "fine_extractor.trainable = True\nfor layer in fine_extractor"
-                '.layers:\n    layer.trainable = layer.name == "mlp2_3_conv"\n',
-                "fine_extractor.trainable = True\n"
-                "for layer in fine_extractor.layers:\n"
-                '    if layer.name != "mlp2_3_conv":\n'
-                "        layer.trainable = False\n",
+                "    extractor.trainable = True\n    for layer in extractor"
+                '.layers:\n        layer.trainable = layer.name == "mlp2_3_conv"\n',
+                "    extractor.trainable = True\n"
+                "    for layer in extractor.layers:\n"
+                '        if layer.name != "mlp2_3_conv":\n'
+                "            layer.trainable = False\n",
             )
         ],
+        rerun=["fine_tune_setup"],
+    ),
+    Alternative(
+        name="optimizer_built_first_and_a_metric_object",
+        cell="fine_tune",
+        why="an Adam object built first, the loss positionally, a metric object with the default name",
+        replace=[
+            (
+                "    model.compile(optimizer=keras.optimizers.Adam(learning_rate), "
+                'loss="sparse_categorical_crossentropy",\n                  metrics=["accuracy"])',
+                "    optimizer = keras.optimizers.Adam(learning_rate=float(learning_rate))\n"
+                '    model.compile(optimizer, "sparse_categorical_crossentropy",'
+                " metrics=[keras.metrics.SparseCategoricalAccuracy()])",
+            ),
+        ],
+        rerun=["fine_tune_setup"],
+    ),
+    Alternative(
+        name="trainable_by_a_set_of_names",
+        cell="fine_tune",
+        why="the layers to unfreeze as a set of names, tested by membership",
+        replace=[
+            (
+                '    for layer in extractor.layers:\n        layer.trainable = layer.name == "mlp2_3_conv"\n',
+                '    unfrozen = {"mlp2_3_conv"}\n    for layer in extractor.layers:\n'
+                "        layer.trainable = layer.name in unfrozen\n",
+            )
+        ],
+        rerun=["fine_tune_setup"],
+    ),
+    Alternative(
+        name="loss_function_and_named_optimizer",
+        cell="fine_tune",
+        why="the loss as Keras' function, a named Adam with learning_rate=",
+        replace=[
+            (
+                'keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy"',
+                'keras.optimizers.Adam(learning_rate=learning_rate, name="fine_tune_adam"),\n'
+                "                  loss=keras.losses.sparse_categorical_crossentropy",
+            )
+        ],
+        rerun=["fine_tune_setup"],
+    ),
+    Alternative(
+        name="conv_found_in_the_layer_list",
+        cell="fine_tune",
+        why="every layer frozen, then the convolution found by a search over the layer list",
+        replace=[
+            (
+                '    for layer in extractor.layers:\n        layer.trainable = layer.name == "mlp2_3_conv"\n',
+                "    for layer in extractor.layers:\n        layer.trainable = False\n"
+                '    next(layer for layer in extractor.layers if layer.name == "mlp2_3_conv").trainable = True\n',
+            )
+        ],
+        rerun=["fine_tune_setup"],
+    ),
+    Alternative(
+        name="conv_unfrozen_inside_the_frozen_extractor",
+        cell="fine_tune",
+        why="the extractor's own flag left False: in Keras 3 a trainable layer inside a frozen model still trains",
+        replace=[("    extractor.trainable = True\n", "")],
+        rerun=["fine_tune_setup"],
     ),
 ]

@@ -226,17 +226,58 @@ MUTANTS = [
         replace=[
             ('layer.trainable = layer.name == "mlp2_3_conv"', 'layer.trainable = layer.name.startswith("mlp2_3")')
         ],
-        caught_by=["test_fine_tune_layers"],
+        caught_by=["test_fine_tune_layers", "test_fine_tune_step"],
     ),
     Mutant(
         name="fine_tune_the_whole_extractor",
         cell="fine_tune",
         replace=[
             (
-                'for layer in fine_extractor.layers:\n    layer.trainable = layer.name == "mlp2_3_conv"\n',
+                '    for layer in extractor.layers:\n        layer.trainable = layer.name == "mlp2_3_conv"\n',
+                "",
+            )
+        ],
+        caught_by=["test_fine_tune_layers", "test_fine_tune_step"],
+    ),
+    Mutant(
+        name="fine_tune_with_the_default_learning_rate",
+        cell="fine_tune",
+        replace=[("keras.optimizers.Adam(learning_rate)", "keras.optimizers.Adam()")],
+        caught_by=["test_fine_tune_layers"],
+    ),
+    Mutant(
+        name="fine_tune_not_recompiled",
+        cell="fine_tune",
+        replace=[
+            (
+                "    model.compile(optimizer=keras.optimizers.Adam(learning_rate), "
+                'loss="sparse_categorical_crossentropy",\n                  metrics=["accuracy"])\n',
                 "",
             )
         ],
         caught_by=["test_fine_tune_layers"],
+    ),
+    Mutant(
+        name="fine_tune_with_the_head_frozen",
+        cell="fine_tune",
+        replace=[
+            (
+                '        layer.trainable = layer.name == "mlp2_3_conv"\n',
+                '        layer.trainable = layer.name == "mlp2_3_conv"\n'
+                '    model.get_layer("new_classifier").trainable = False\n',
+            )
+        ],
+        caught_by=["test_fine_tune_layers"],
+    ),
+    Mutant(
+        name="fine_tune_with_the_one_hot_loss",
+        cell="fine_tune",
+        replace=[
+            (
+                'loss="sparse_categorical_crossentropy",\n                  metrics',
+                'loss="categorical_crossentropy",\n                  metrics',
+            )
+        ],
+        caught_by=["test_fine_tune_step"],
     ),
 ]
