@@ -226,7 +226,10 @@ def test_interrupted_grading_leaves_a_consistent_resumable_gradebook(tmp_path):
     paths = make_course(tmp_path / "course")
     submissions = tmp_path / "submissions"
     reference = submission(paths)
-    students = [f"student{index}" for index in range(6)]
+    # Enough submissions that the workers cannot finish them all while the coordinator records its first ones (the
+    # first record creates the gradebook, which can take seconds under load; results queued meanwhile are then
+    # recorded in a burst): with 6, a loaded CI machine once recorded all of them within one poll.
+    students = [f"student{index:02d}" for index in range(16)]
     for student in students:
         (submissions / student).mkdir(parents=True)
         (submissions / student / f"{LAB}.ipynb").write_bytes(reference)
@@ -235,7 +238,7 @@ def test_interrupted_grading_leaves_a_consistent_resumable_gradebook(tmp_path):
     run = cli(*args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and run.poll() is None:
-        time.sleep(0.5)
+        time.sleep(0.1)
         if db.exists() and recorded(db) >= 2:
             break
     assert run.poll() is None, f"the run finished before it could be interrupted:\n{run.stdout.read()}"
