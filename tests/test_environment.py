@@ -1,6 +1,9 @@
 """requirements.txt (the pip source of truth) and environment.yml must list the same pinned packages."""
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -81,3 +84,21 @@ def test_every_pin_is_used():
         if not re.search(rf"(^|\W)(import|from) {re.escape(module)}\b", text, re.MULTILINE):
             unused.append(name)
     assert not unused, f"pinned but never imported: {unused}; drop them or say in NOT_IMPORTED what uses them"
+
+
+def test_tensorflow_imports_without_scikit_learn_and_scikit_learn_still_works():
+    """``import_tensorflow`` keeps Keras from importing scikit-learn on the way (1.4 CPU s of every kernel's
+    start); scikit-learn imports normally afterwards (lab 4 uses it)."""
+    code = (
+        "import sys\n"
+        "from course_utils.environment import import_tensorflow\n"
+        "import_tensorflow()\n"
+        "import keras\n"
+        "assert 'keras' in sys.modules and 'sklearn' not in sys.modules, sorted(sys.modules)[:5]\n"
+        "from sklearn.linear_model import LogisticRegression\n"
+        "print(LogisticRegression().fit([[0.0], [1.0]], [0, 1]).predict([[0.9]])[0])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("1")

@@ -179,8 +179,8 @@ MUTANTS = [
         cell="retrain",
         replace=[
             (
-                "head_history = head.fit(train_embeddings, y_new_train,",
-                "head_history = head.fit(test_embeddings, y_new_test,",
+                "train_set = tf.data.Dataset.from_tensor_slices((train_embeddings, y_new_train))",
+                "train_set = tf.data.Dataset.from_tensor_slices((test_embeddings, y_new_test))",
             )
         ],
         caught_by=["test_no_leakage"],
@@ -192,7 +192,11 @@ MUTANTS = [
             (
                 "test_embeddings = feature_extractor.predict(x_new_test,",
                 "test_embeddings = feature_extractor.predict(x_new_val,",
-            )
+            ),
+            (  # the predictions from transfer_model, so that the cell still runs
+                "new_predictions = np.argmax(head.predict(test_embeddings, verbose=0), axis=1)",
+                "new_predictions = np.argmax(transfer_model.predict(x_new_test, verbose=0), axis=1)",
+            ),
         ],
         caught_by=["test_embeddings"],
     ),
