@@ -280,7 +280,7 @@ ALTERNATIVES = [
                 "head_history = head.fit(train_embeddings, y_new_train, validation_data=(val_embeddings, y_new_val),\n"
                 "                        epochs=HEAD_EPOCHS, batch_size=HEAD_BATCH, verbose=0)",
             ),
-            (', steps_per_execution=HEAD_STEPS)', ')'),
+            (", steps_per_execution=HEAD_STEPS)", ")"),
         ],
     ),
     Alternative(
