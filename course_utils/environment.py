@@ -37,15 +37,13 @@ def import_tensorflow():
     ``sys.modules``), so those modules record scikit-learn as absent; afterwards the entry is removed and
     ``import sklearn`` works as usual (lab 4 uses it). Importing scikit-learn before TensorFlow keeps the wrappers.
     """
-    if "tensorflow" in sys.modules or "sklearn" in sys.modules:
-        import tensorflow as tf
-
-        return tf
-    sys.modules["sklearn"] = None  # type: ignore[assignment]
+    hide = "tensorflow" not in sys.modules and "sklearn" not in sys.modules
+    if hide:
+        sys.modules["sklearn"] = None  # type: ignore[assignment]
     try:
         import tensorflow as tf
     finally:
-        if "sklearn" in sys.modules and sys.modules["sklearn"] is None:
+        if hide and sys.modules.get("sklearn", False) is None:
             del sys.modules["sklearn"]
     return tf
 
