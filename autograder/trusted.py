@@ -29,6 +29,7 @@ import contextlib
 import copy
 import hashlib
 import importlib
+import importlib.util
 import io
 import json
 import os
@@ -41,6 +42,7 @@ import sys
 import tempfile
 import time
 import traceback
+import types
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
@@ -117,28 +119,72 @@ def course_imports(nb, modules: tuple[str, ...] | list[str] = TRUSTED_MODULES) -
     return names
 
 
-def resolve_imports(preset: dict[str, str]) -> dict[str, Any]:
-    """alias -> this process's own object for ``course_imports``' answer (imports what is not loaded yet)."""
-    values = {}
-    if "tensorflow" not in sys.modules and any(target.split(".")[0].split(":")[0] in ("keras", "tensorflow")
-                                               for target in preset.values()):  # fmt: skip
-        # as the student's kernel imports it (setup_lab): without Keras' scikit-learn import, 1.4 CPU s
-        with contextlib.suppress(ImportError):
-            from course_utils.environment import import_tensorflow
+class LazyModule(types.ModuleType):
+    """A course import bound in a test namespace before its module is imported: the module is imported on first
+    attribute access. A lab whose tests reach every network through the channel (lab 4) never touches ``keras``
+    here, so its trusted process does not import TensorFlow (3-5 CPU s once per process) or Matplotlib."""
 
-            import_tensorflow()
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.__dict__["_lazy_module"] = None
+
+    def _load(self) -> types.ModuleType:
+        module = self.__dict__["_lazy_module"]
+        if module is None:
+            if self.__name__.split(".")[0] in ("keras", "tensorflow") and "tensorflow" not in sys.modules:
+                _import_tensorflow()
+            module = self.__dict__["_lazy_module"] = importlib.import_module(self.__name__)
+        return module
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self._load(), attribute)
+
+    def __dir__(self) -> list[str]:
+        return dir(self._load())
+
+    def __repr__(self) -> str:
+        return f"<lazy module {self.__name__!r}>"
+
+
+def _import_tensorflow() -> None:
+    """As the student's kernel imports it (setup_lab): without Keras' scikit-learn import (1.4 CPU s)."""
+    try:
+        from course_utils.environment import import_tensorflow
+    except ImportError:
+        importlib.import_module("tensorflow")
+    else:
+        import_tensorflow()
+
+
+def _lazy(module_name: str) -> types.ModuleType:
+    """The module if it is imported already, else a ``LazyModule`` (raises ImportError if it cannot be found)."""
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    if importlib.util.find_spec(module_name) is None:
+        raise ImportError(module_name)
+    return LazyModule(module_name)
+
+
+def resolve_imports(preset: dict[str, str]) -> dict[str, Any]:
+    """alias -> this process's own object for ``course_imports``' answer: modules (``np``, ``keras``,
+    ``checks``) as ``LazyModule``s until first used, functions and classes (``setup_lab``, ``Path``) imported."""
+    values = {}
     for alias, target in preset.items():
         module_name, _, attribute = target.partition(":")
         if module_name.split(".")[0] not in TRUSTED_MODULES:
             continue
         try:
-            module = importlib.import_module(module_name)
             if not attribute:
-                values[alias] = module
-            elif hasattr(module, attribute):
-                values[alias] = getattr(module, attribute)
+                values[alias] = _lazy(module_name)
+                continue
+            if module_name.split(".")[0] in ("keras", "tensorflow") and "tensorflow" not in sys.modules:
+                _import_tensorflow()  # ``from keras import layers``: finding the attribute imports Keras
+            module = importlib.import_module(module_name)
+            found = getattr(module, attribute, None)
+            if found is not None and not isinstance(found, types.ModuleType):
+                values[alias] = found  # a function or a class
             else:
-                values[alias] = importlib.import_module(f"{module_name}.{attribute}")
+                values[alias] = _lazy(f"{module_name}.{attribute}")
         except ImportError:
             continue
     return values
@@ -411,7 +457,8 @@ def plan_locked_cells(nb, preset: dict[str, str]) -> tuple[list[tuple[int, str, 
         assigned, reads = names
         if role == "locked" and all(origin.get(name) is not None for name in reads):
             label = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or f"cell {index}"
-            runnable[index] = (label, assigned, {origin[name] for name in reads})
+            # the course's imports (preset) are bound here already: a cell that only imports them need not run
+            runnable[index] = (label, assigned, {origin[name] for name in reads if name not in preset})
             origin.update(dict.fromkeys(assigned, index))
         else:
             dropped[index] = assigned
@@ -421,7 +468,7 @@ def plan_locked_cells(nb, preset: dict[str, str]) -> tuple[list[tuple[int, str, 
         if index in needed:
             needed |= runnable[index][2]
     cells = [(index, *runnable[index]) for index in sorted(needed) if index in runnable]
-    dropped.update({index: runnable[index][1] for index in runnable if index not in needed})
+    dropped.update({index: runnable[index][1] - set(preset) for index in runnable if index not in needed})
     return cells, tests, dropped
 
 
@@ -464,6 +511,15 @@ def _process_state_kept(folder: str | None):
         pyplot = sys.modules.get("matplotlib.pyplot")
         if pyplot is not None:
             pyplot.close("all")
+
+
+def _replaying():
+    """``course_utils.environment.replaying_locked_cells`` (setup_lab without TensorFlow), where it exists."""
+    try:
+        from course_utils.environment import replaying_locked_cells
+    except ImportError:
+        return contextlib.nullcontext()
+    return replaying_locked_cells()
 
 
 def _data_root() -> str:
@@ -555,7 +611,7 @@ def locked_values(source_path: str | os.PathLike, preset: dict[str, str] | None 
     computed: list[str] = []
     deadline = time.monotonic() + timeout
     order = sorted([(index, "run", cell) for index, *cell in cells] + [(i, "drop", n) for i, n in dropped.items()])
-    with _process_state_kept(str(path.parent)):
+    with _process_state_kept(str(path.parent)), _replaying():
         namespace: dict[str, Any] = {"__builtins__": builtins, "__name__": "__main__", **resolve_imports(preset)}
         for index, action, detail in order:
             if action == "drop":  # the student's (or not run here): later cells must not see an older value

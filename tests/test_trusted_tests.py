@@ -9,6 +9,7 @@ fixture lab and on lab 2, a student who rebinds them gains nothing and loses not
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -202,6 +203,51 @@ def test_locked_cells_that_need_no_student_code_run_in_the_trusted_process(path)
     solution_ids = {cell.metadata.get("nbgrader", {}).get("grade_id") for cell in notebook.cells
                     if cell.metadata.get("nbgrader", {}).get("solution")}  # fmt: skip
     assert not {label for _, label, _, _ in cells} & solution_ids, "a solution cell never runs in the trusted process"
+
+
+def test_a_cell_that_only_imports_the_course_modules_does_not_run_here():
+    notebook = nbformat.v4.new_notebook()
+    for grade_id, source, meta in [
+        ("imports", "import numpy as np\nimport keras\nfrom course_utils import data\n", {"locked": True}),
+        ("constants", "N = len(data.CLASSES)\nONES = np.ones(N)\n", {"locked": True}),
+        ("test_n", "assert ONES.shape == (N,)\n", {"grade": True, "points": 1}),
+    ]:
+        cell = nbformat.v4.new_code_cell(source)
+        cell.metadata["nbgrader"] = {"grade_id": grade_id, "solution": False, "grade": False, **meta}
+        notebook.cells.append(cell)
+    cells, tests, _ = plan_locked_cells(notebook, course_imports(notebook))
+    assert [label for _, label, _, _ in cells] == ["constants"]  # np and data: the course's imports, bound here
+    assert tests == {"test_n": {"N": 1, "ONES": 1}}
+
+
+def test_lab4_trusted_process_imports_neither_tensorflow_nor_matplotlib():
+    """Lab 4's tests reach every network through the channel: the trusted process binds the course's imports as
+    modules imported on first use and replays setup_lab without TensorFlow, with the same data and NumPy seed."""
+    code = textwrap.dedent(f"""
+        import sys
+        import nbformat
+        from autograder.trusted import LazyModule, course_imports, locked_values, resolve_imports
+        path = {str(REPO / "solutions" / "lab4_pointnet" / "lab4_pointnet.ipynb")!r}
+        preset = course_imports(nbformat.read(path, as_version=4))
+        bound = resolve_imports(preset)
+        values = locked_values(path, preset)
+        assert not values.failed, values.failed
+        assert values.for_test("test_base_accuracy")["x_base"].shape[1] == values.for_test("test_embeddings")[
+            "EMBED_POINTS"]
+        assert isinstance(bound["keras"], LazyModule) and isinstance(bound["plots"], LazyModule), bound
+        assert not {{"tensorflow", "keras", "matplotlib", "sklearn"}} & set(sys.modules), "imported on the way"
+        from course_utils import environment
+        import numpy as np
+        with environment.replaying_locked_cells():
+            replayed, replay_draw = environment.setup_lab("lab4_pointnet"), np.random.random()
+        assert "tensorflow" not in sys.modules
+        assert bound["tf"].constant(2.0).numpy() == 2.0  # first use imports it
+        kernel, kernel_draw = environment.setup_lab("lab4_pointnet"), np.random.random()
+        assert replayed == kernel and replay_draw == kernel_draw, (replayed, kernel, replay_draw, kernel_draw)
+    """)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
 
 
 def test_cell_names_reads_before_assignment_only():
