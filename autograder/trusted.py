@@ -131,8 +131,7 @@ class LazyModule(types.ModuleType):
     def _load(self) -> types.ModuleType:
         module = self.__dict__["_lazy_module"]
         if module is None:
-            if self.__name__.split(".")[0] in ("keras", "tensorflow") and "tensorflow" not in sys.modules:
-                _import_tensorflow()
+            _prepare_import(self.__name__)
             module = self.__dict__["_lazy_module"] = importlib.import_module(self.__name__)
         return module
 
@@ -146,13 +145,12 @@ class LazyModule(types.ModuleType):
         return f"<lazy module {self.__name__!r}>"
 
 
-def _import_tensorflow() -> None:
-    """As the student's kernel imports it (setup_lab): without Keras' scikit-learn import (1.4 CPU s)."""
-    try:
+def _prepare_import(module_name: str) -> None:
+    """Before importing Keras or TensorFlow: import TensorFlow as the student's kernel does (setup_lab), without
+    Keras' scikit-learn import (1.4 CPU s); a no-op once it is imported."""
+    if module_name.split(".")[0] in ("keras", "tensorflow"):
         from course_utils.environment import import_tensorflow
-    except ImportError:
-        importlib.import_module("tensorflow")
-    else:
+
         import_tensorflow()
 
 
@@ -177,8 +175,7 @@ def resolve_imports(preset: dict[str, str]) -> dict[str, Any]:
             if not attribute:
                 values[alias] = _lazy(module_name)
                 continue
-            if module_name.split(".")[0] in ("keras", "tensorflow") and "tensorflow" not in sys.modules:
-                _import_tensorflow()  # ``from keras import layers``: finding the attribute imports Keras
+            _prepare_import(module_name)  # ``from keras import layers``: finding the attribute imports Keras
             module = importlib.import_module(module_name)
             found = getattr(module, attribute, None)
             if found is not None and not isinstance(found, types.ModuleType):
@@ -468,7 +465,7 @@ def plan_locked_cells(nb, preset: dict[str, str]) -> tuple[list[tuple[int, str, 
         if index in needed:
             needed |= runnable[index][2]
     cells = [(index, *runnable[index]) for index in sorted(needed) if index in runnable]
-    dropped.update({index: runnable[index][1] - set(preset) for index in runnable if index not in needed})
+    dropped.update({index: runnable[index][1] - preset.keys() for index in runnable if index not in needed})
     return cells, tests, dropped
 
 
@@ -511,15 +508,6 @@ def _process_state_kept(folder: str | None):
         pyplot = sys.modules.get("matplotlib.pyplot")
         if pyplot is not None:
             pyplot.close("all")
-
-
-def _replaying():
-    """``course_utils.environment.replaying_locked_cells`` (setup_lab without TensorFlow), where it exists."""
-    try:
-        from course_utils.environment import replaying_locked_cells
-    except ImportError:
-        return contextlib.nullcontext()
-    return replaying_locked_cells()
 
 
 def _data_root() -> str:
@@ -611,7 +599,9 @@ def locked_values(source_path: str | os.PathLike, preset: dict[str, str] | None 
     computed: list[str] = []
     deadline = time.monotonic() + timeout
     order = sorted([(index, "run", cell) for index, *cell in cells] + [(i, "drop", n) for i, n in dropped.items()])
-    with _process_state_kept(str(path.parent)), _replaying():
+    from course_utils.environment import replaying_locked_cells  # setup_lab there leaves TensorFlow alone
+
+    with _process_state_kept(str(path.parent)), replaying_locked_cells():
         namespace: dict[str, Any] = {"__builtins__": builtins, "__name__": "__main__", **resolve_imports(preset)}
         for index, action, detail in order:
             if action == "drop":  # the student's (or not run here): later cells must not see an older value

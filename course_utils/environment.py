@@ -152,12 +152,12 @@ def setup_lab(lab: str, seed: int = DEFAULT_SEED, need_data: bool = True) -> Lab
     """Prepare a lab notebook: quiet logs, versions, seeds (once), data set; print a summary."""
     from course_utils import data
 
+    versions = check_versions()
     if _replaying and "tensorflow" not in sys.modules:
         import random
 
         import numpy as np
 
-        versions = check_versions()
         random.seed(seed)  # what keras.utils.set_random_seed does to Python and NumPy
         np.random.seed(seed)
         tf_version, keras_version = versions["tensorflow-cpu"], versions["keras"]
@@ -166,7 +166,6 @@ def setup_lab(lab: str, seed: int = DEFAULT_SEED, need_data: bool = True) -> Lab
         import keras
         import tensorflow as tf
 
-        versions = check_versions()
         keras.utils.set_random_seed(seed)  # seeds Python, NumPy and TensorFlow in one call
         tf.config.experimental.enable_op_determinism()
         tf_version, keras_version = tf.__version__, keras.__version__
